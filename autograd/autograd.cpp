@@ -1,0 +1,108 @@
+#include "autograd/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/ops.h"
+
+namespace ahmsa::autograd {
+
+static thread_local bool g_grad_enabled = true;
+
+bool grad_enabled() { return g_grad_enabled; }
+void set_grad_enabled(bool on) { g_grad_enabled = on; }
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+  if (!g_grad_enabled) return false;
+  for (auto& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void record(Tensor& out, const char* op, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  if (!needs_grad(inputs)) return;
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  node->backward = std::move(fn);
+  node->out_shape = out.shape();
+  for (auto& t : inputs) node->inputs.push_back(t.defined() && t.requires_grad() ? t.impl_ptr() : nullptr);
+  out.impl().grad_fn = node;
+  out.impl().requires_grad = true;
+}
+
+// slot += g. Gradients are never modified in place (an op may hand the same tensor to two
+// inputs, e.g. add), so a second contribution makes a new tensor.
+static void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g, const std::string& op) {
+  Tensor gc = g.contiguous_nograd_();
+  if (!slot) {
+    slot = gc.impl_ptr();
+    return;
+  }
+  Tensor acc(slot);
+  if (acc.shape() != g.shape())
+    throw ShapeError("backward of " + op + ": gradient of shape " + g.str() + " for a tensor of shape " + acc.str());
+  slot = add(acc, gc).impl_ptr();
+}
+
+void backward(const Tensor& root, const Tensor& grad_out, bool retain_graph) {
+  if (!root.requires_grad()) throw std::logic_error("backward() on a tensor that does not require grad");
+  Tensor g0 = grad_out;
+  if (!g0.defined()) {
+    if (root.numel() != 1)
+      throw ShapeError("backward() without a gradient needs a 1-element output, got " + root.str());
+    g0 = Tensor::ones(root.shape(), root.device());
+  } else if (g0.shape() != root.shape()) {
+    throw ShapeError("backward(): gradient shape " + g0.str() + " differs from output " + root.str());
+  }
+  NoGradGuard ng;  // backward closures build no history (no double backward)
+
+  const auto& root_fn = root.grad_fn();
+  if (!root_fn) {  // a leaf
+    accumulate(root.impl().grad, g0, "backward");
+    return;
+  }
+  // Topological order by iterative depth-first search.
+  std::vector<Node*> order;
+  std::unordered_set<Node*> seen;
+  std::vector<std::pair<Node*, size_t>> stack{{root_fn.get(), 0}};
+  seen.insert(root_fn.get());
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (next < node->inputs.size()) {
+      auto& in = node->inputs[next++];
+      if (in && in->grad_fn && seen.insert(in->grad_fn.get()).second) stack.push_back({in->grad_fn.get(), 0});
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  std::unordered_map<Node*, std::shared_ptr<TensorImpl>> grads;
+  grads[root_fn.get()] = g0.contiguous_nograd_().impl_ptr();
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* node = *it;
+    auto gi = grads.find(node);
+    if (gi == grads.end()) continue;  // no gradient flowed here
+    Tensor g(gi->second);
+    grads.erase(gi);
+    if (!node->backward)
+      throw std::logic_error("backward through '" + node->op +
+                             "' a second time: its saved tensors were freed (use retain_graph=true)");
+    std::vector<Tensor> gin = node->backward(g);
+    if (!retain_graph) node->backward = nullptr;
+    if (gin.size() != node->inputs.size())
+      throw std::logic_error("backward of " + node->op + " returned the wrong number of gradients");
+    for (size_t i = 0; i < gin.size(); ++i) {
+      auto& in = node->inputs[i];
+      if (!in || !gin[i].defined()) continue;
+      if (gin[i].shape() != in->shape)
+        throw ShapeError("backward of " + node->op + ": input " + std::to_string(i) + " has shape " +
+                         shape_str(in->shape) + " but its gradient has shape " + gin[i].str());
+      if (in->grad_fn)
+        accumulate(grads[in->grad_fn.get()], gin[i], node->op);
+      else
+        accumulate(in->grad, gin[i], node->op);
+    }
+  }
+}
+
+}  // namespace ahmsa::autograd

@@ -1,0 +1,119 @@
+#include "flow/image.h"
+
+#include <algorithm>
+#include <cmath>
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STBI_FAILURE_USERMSG
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#endif
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace ahmsa::img {
+
+Image load(const std::string& path, int want_channels) {
+  int w = 0, h = 0, c = 0;
+  unsigned char* px = stbi_load(path.c_str(), &w, &h, &c, want_channels);
+  if (!px) {
+    const char* why = stbi_failure_reason();
+    throw ImageError("cannot read image '" + path + "': " + (why ? why : "unknown error"));
+  }
+  if (w <= 0 || h <= 0) {
+    stbi_image_free(px);
+    throw ImageError("image '" + path + "' is empty");
+  }
+  int ch = want_channels ? want_channels : c;
+  Image im(w, h, ch);
+  for (size_t i = 0; i < im.data.size(); ++i) im.data[i] = px[i];
+  stbi_image_free(px);
+  return im;
+}
+
+void save_png(const std::string& path, const Image& im) {
+  if (im.empty()) throw ImageError("refusing to write empty image to '" + path + "'");
+  std::vector<unsigned char> px(im.data.size());
+  for (size_t i = 0; i < px.size(); ++i)
+    px[i] = (unsigned char)std::clamp(std::lround(im.data[i]), 0L, 255L);
+  if (!stbi_write_png(path.c_str(), im.width, im.height, im.channels, px.data(), im.width * im.channels))
+    throw ImageError("cannot write PNG '" + path + "'");
+}
+
+Image to_grey(const Image& im) {
+  if (im.channels == 1) return im;
+  Image g(im.width, im.height, 1);
+  for (int y = 0; y < im.height; ++y)
+    for (int x = 0; x < im.width; ++x) {
+      if (im.channels >= 3)
+        g.at(x, y) = 0.299f * im.at(x, y, 0) + 0.587f * im.at(x, y, 1) + 0.114f * im.at(x, y, 2);
+      else
+        g.at(x, y) = im.at(x, y, 0);  // grey + alpha
+    }
+  return g;
+}
+
+Image crop(const Image& im, int x0, int y0, int w, int h) {
+  if (x0 < 0 || y0 < 0 || w <= 0 || h <= 0 || x0 + w > im.width || y0 + h > im.height)
+    throw ImageError("crop box (" + std::to_string(x0) + "," + std::to_string(y0) + "," + std::to_string(w) + "," +
+                     std::to_string(h) + ") outside image " + std::to_string(im.width) + "x" +
+                     std::to_string(im.height));
+  Image out(w, h, im.channels);
+  for (int y = 0; y < h; ++y)
+    std::copy_n(&im.data[(size_t(y0 + y) * im.width + x0) * im.channels], size_t(w) * im.channels,
+                &out.data[size_t(y) * w * im.channels]);
+  return out;
+}
+
+Image resize_bilinear(const Image& im, int w, int h) {
+  Image out(w, h, im.channels);
+  const float sx = float(im.width) / w, sy = float(im.height) / h;
+  for (int y = 0; y < h; ++y) {
+    float fy = std::max(0.f, (y + 0.5f) * sy - 0.5f);
+    int y0 = std::min(int(fy), im.height - 1), y1 = std::min(y0 + 1, im.height - 1);
+    float ay = fy - y0;
+    for (int x = 0; x < w; ++x) {
+      float fx = std::max(0.f, (x + 0.5f) * sx - 0.5f);
+      int x0 = std::min(int(fx), im.width - 1), x1 = std::min(x0 + 1, im.width - 1);
+      float ax = fx - x0;
+      for (int c = 0; c < im.channels; ++c)
+        out.at(x, y, c) = (1 - ay) * ((1 - ax) * im.at(x0, y0, c) + ax * im.at(x1, y0, c)) +
+                          ay * ((1 - ax) * im.at(x0, y1, c) + ax * im.at(x1, y1, c));
+    }
+  }
+  return out;
+}
+
+// Each output pixel averages the input area it covers, with fractional weights at the edges.
+Image resize_area(const Image& im, int w, int h) {
+  if (w > im.width || h > im.height) return resize_bilinear(im, w, h);
+  Image out(w, h, im.channels);
+  const double sx = double(im.width) / w, sy = double(im.height) / h;
+  for (int y = 0; y < h; ++y) {
+    double ya = y * sy, yb = (y + 1) * sy;
+    for (int x = 0; x < w; ++x) {
+      double xa = x * sx, xb = (x + 1) * sx;
+      for (int c = 0; c < im.channels; ++c) {
+        double acc = 0;
+        for (int iy = int(ya); iy < std::min(int(std::ceil(yb)), im.height); ++iy) {
+          double wy = std::min(yb, iy + 1.0) - std::max(ya, double(iy));
+          for (int ix = int(xa); ix < std::min(int(std::ceil(xb)), im.width); ++ix) {
+            double wx = std::min(xb, ix + 1.0) - std::max(xa, double(ix));
+            acc += wx * wy * im.at(ix, iy, c);
+          }
+        }
+        out.at(x, y, c) = float(acc / (sx * sy));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace ahmsa::img

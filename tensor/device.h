@@ -1,0 +1,16 @@
+// Memory on the accelerator. Without the CUDA backend these throw a clear error;
+// tensor/device_cuda.cu implements them with a caching allocator when CUDA is built.
+#pragma once
+#include <cstddef>
+
+#include "tensor/tensor.h"
+
+namespace ahmsa {
+
+bool cuda_available();  // built with CUDA and a usable GPU is present
+void* device_alloc(size_t bytes);
+void device_free(void* p);
+void device_fill(float* p, size_t n, float v);
+void device_copy(float* dst, Device dst_dev, const float* src, Device src_dev, size_t n);
+
+}  // namespace ahmsa

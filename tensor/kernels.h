@@ -1,0 +1,94 @@
+// CPU kernels: the readable reference for every op. Each op is a forward/backward pair of plain
+// functions over contiguous float arrays, with the maths in a comment. The differentiable ops in
+// autograd/ call these (or their CUDA twins) and own the shape checks and the tape.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace ahmsa::cpu {
+
+// ---- elementwise -------------------------------------------------------------------------
+enum class Unary { Relu, Gelu, Sigmoid, Exp, Log, Sqrt, Square, Neg };
+// y = f(x)
+void unary_forward(Unary op, const float* x, float* y, int64_t n);
+// gx = gy * f'(x), using x and/or y as convenient for each f
+void unary_backward(Unary op, const float* x, const float* y, const float* gy, float* gx, int64_t n);
+
+enum class Binary { Add, Sub, Mul, Div };
+// Broadcast binary op. `shape` is the output shape; sa/sb are the inputs' strides over it
+// (0 along broadcast dimensions).
+void binary_forward(Binary op, const float* a, const std::vector<int64_t>& sa, const float* b,
+                    const std::vector<int64_t>& sb, float* y, const std::vector<int64_t>& shape);
+void scalar_forward(Binary op, const float* a, float s, float* y, int64_t n);  // y = a op s
+
+// ---- reductions over the middle of a (outer, R, inner) view --------------------------------
+// y[o, i] = sum_r x[o, r, i]
+void sum_mid(const float* x, float* y, int64_t outer, int64_t R, int64_t inner);
+// y[o, i] = max_r x[o, r, i], idx = argmax (first on ties)
+void max_mid(const float* x, float* y, int32_t* idx, int64_t outer, int64_t R, int64_t inner);
+// y = softmax over r; log: y = log_softmax
+void softmax_mid(const float* x, float* y, int64_t outer, int64_t R, int64_t inner, bool log);
+// softmax: gx = y ⊙ (gy − Σ_r gy⊙y);  log_softmax: gx = gy − exp(y) Σ_r gy
+void softmax_mid_backward(const float* y, const float* gy, float* gx, int64_t outer, int64_t R, int64_t inner,
+                          bool log);
+
+// ---- matrix products -------------------------------------------------------------------------
+// y[b] = a[b] @ c[b] for b < batch, each [M,K]x[K,N] (batch 1 = plain product)
+void bmm(const float* a, const float* c, float* y, int64_t batch, int64_t M, int64_t K, int64_t N, bool ta = false,
+         bool tc = false, float beta = 0.f);
+
+// ---- convolution (NCHW, square kernel, no groups) -----------------------------------------------
+struct ConvShape {
+  int64_t N, C, H, W;    // input
+  int64_t O, k;          // output channels, kernel size
+  int64_t stride, pad;
+  int64_t OH() const { return (H + 2 * pad - k) / stride + 1; }
+  int64_t OW() const { return (W + 2 * pad - k) / stride + 1; }
+};
+// y[n,o] = b[o] + Σ_{c,i,j} w[o,c,i,j] x[n, c, s·oh+i−p, s·ow+j−p]   (im2col + GEMM)
+void conv2d_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y);
+// gx = col2im(wᵀ gy), gw = gy colᵀ, gb = Σ gy; any of gx/gw/gb may be null. Results are written, not added.
+void conv2d_backward(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw,
+                     float* gb);
+
+// ---- pooling (NCHW; planes = N*C) ---------------------------------------------------------------
+void max_pool2d_forward(const float* x, float* y, int32_t* idx, int64_t planes, int64_t H, int64_t W, int64_t OH,
+                        int64_t OW, int k, int stride, int pad);
+// Adaptive pools: output cell (i, j) covers rows [floor(i H/OH), ceil((i+1) H/OH)) and likewise columns.
+void adaptive_avg_pool2d_forward(const float* x, float* y, int64_t planes, int64_t H, int64_t W, int64_t OH,
+                                 int64_t OW);
+void adaptive_avg_pool2d_backward(const float* gy, float* gx, int64_t planes, int64_t H, int64_t W, int64_t OH,
+                                  int64_t OW);
+void adaptive_max_pool2d_forward(const float* x, float* y, int32_t* idx, int64_t planes, int64_t H, int64_t W,
+                                 int64_t OH, int64_t OW);
+// Max pools route each output gradient to its argmax (idx is the flat index inside the plane).
+void pool_scatter_backward(const float* gy, const int32_t* idx, float* gx, int64_t planes, int64_t HW, int64_t OHW);
+
+// ---- normalisation -------------------------------------------------------------------------------
+// BatchNorm2d forward in training mode: per channel mean μ and biased variance σ² over (N,H,W),
+// y = w (x − μ)/sqrt(σ² + eps) + b; returns μ and 1/sqrt(σ² + eps) per channel, and the unbiased
+// variance for the running estimate.
+void batch_norm_train_forward(const float* x, const float* w, const float* b, float* y, float* mean, float* invstd,
+                              float* var_unbiased, int64_t N, int64_t C, int64_t HW, float eps);
+void batch_norm_eval_forward(const float* x, const float* w, const float* b, const float* rmean, const float* rvar,
+                             float* y, int64_t N, int64_t C, int64_t HW, float eps);
+// training: gx = w·invstd/M (M gy − Σgy − x̂ Σ gy x̂); gw = Σ gy x̂; gb = Σ gy  (M = N·H·W)
+// eval (batch statistics are constants): gx = w·invstd·gy
+void batch_norm_backward(const float* x, const float* w, const float* mean, const float* invstd, const float* gy,
+                         float* gx, float* gw, float* gb, int64_t N, int64_t C, int64_t HW, bool training);
+// Normalisation over C of groups laid out as (outer, C, inner): channel_norm is (N, C, HW),
+// layer_norm over the last dim is (rows, C, 1). y = w (x − μ)/sqrt(σ² + eps) + b per (outer, inner).
+void norm_mid_forward(const float* x, const float* w, const float* b, float* y, float* mean, float* invstd,
+                      int64_t outer, int64_t C, int64_t inner, float eps);
+// gx = invstd (ĝ − mean_C(ĝ) − x̂ mean_C(ĝ x̂)) with ĝ = w gy; gw += Σ gy x̂; gb += Σ gy
+void norm_mid_backward(const float* x, const float* w, const float* mean, const float* invstd, const float* gy,
+                       float* gx, float* gw, float* gb, int64_t outer, int64_t C, int64_t inner);
+
+// ---- loss ----------------------------------------------------------------------------------------
+// Cross-entropy with optional class weights wc and label smoothing ε. Per row n with target t:
+// q = (1−ε) onehot(t) + ε/K, l_n = −Σ_k wc[k] q_k log p_k  (unweighted: wc = 1);
+// loss = Σ_n l_n / Σ_n wc[t_n]  (PyTorch's weighted mean). Writes dlogits = ∂loss/∂logits.
+float cross_entropy(const float* logits, const int* targets, const float* wc, int64_t N, int64_t K, float eps,
+                    float* dlogits);
+
+}  // namespace ahmsa::cpu

@@ -1,0 +1,113 @@
+#include "train/optim/optim.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace ahmsa {
+
+Optimizer::Optimizer(std::vector<Tensor> params, float lr) : params_(std::move(params)), lr_(lr) {
+  for (auto& p : params_) {
+    if (p.device() != Device::CPU || !p.is_contiguous())
+      throw ShapeError("optimiser: parameters must be contiguous CPU tensors, got " + p.str());
+    offsets_.push_back(total_);
+    total_ += size_t(p.numel());
+  }
+}
+
+void Optimizer::allocate_state(int slots) { state_.assign(size_t(slots) * total_, 0.f); }
+
+void Optimizer::zero_grad() {
+  for (auto& p : params_) p.zero_grad();
+}
+
+SGD::SGD(std::vector<Tensor> params, float lr, float momentum, float weight_decay, bool nesterov)
+    : Optimizer(std::move(params), lr), momentum_(momentum), wd_(weight_decay), nesterov_(nesterov) {
+  if (momentum_ != 0.f) allocate_state(1);
+}
+
+void SGD::step() {
+  ++t_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor g = params_[i].grad();
+    if (!g.defined()) continue;
+    g = g.contiguous_nograd_();
+    float* th = params_[i].data();
+    const float* gp = g.data();
+    float* v = momentum_ != 0.f ? slot(0, i) : nullptr;
+    for (int64_t j = 0; j < params_[i].numel(); ++j) {
+      float d = gp[j] + wd_ * th[j];
+      if (v) {
+        v[j] = t_ == 1 ? d : momentum_ * v[j] + d;
+        d = nesterov_ ? d + momentum_ * v[j] : v[j];
+      }
+      th[j] -= lr_ * d;
+    }
+  }
+}
+
+Adam::Adam(std::vector<Tensor> params, float lr, float beta1, float beta2, float eps, float weight_decay,
+           bool decoupled)
+    : Optimizer(std::move(params), lr), b1_(beta1), b2_(beta2), eps_(eps), wd_(weight_decay), decoupled_(decoupled) {
+  allocate_state(2);
+}
+
+void Adam::step() {
+  ++t_;
+  const float bc1 = 1.f - std::pow(b1_, float(t_)), bc2 = 1.f - std::pow(b2_, float(t_));
+  const float step_size = lr_ / bc1, bc2_sqrt = std::sqrt(bc2);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor g = params_[i].grad();
+    if (!g.defined()) continue;
+    g = g.contiguous_nograd_();
+    float* th = params_[i].data();
+    const float* gp = g.data();
+    float* m = slot(0, i);
+    float* v = slot(1, i);
+    for (int64_t j = 0; j < params_[i].numel(); ++j) {
+      float gj = gp[j];
+      if (decoupled_)
+        th[j] *= 1.f - lr_ * wd_;
+      else
+        gj += wd_ * th[j];
+      m[j] = b1_ * m[j] + (1.f - b1_) * gj;
+      v[j] = b2_ * v[j] + (1.f - b2_) * gj * gj;
+      th[j] -= step_size * m[j] / (std::sqrt(v[j]) / bc2_sqrt + eps_);
+    }
+  }
+}
+
+float LrSchedule::at(int64_t step) const {
+  step = std::clamp<int64_t>(step, 0, std::max<int64_t>(total_steps - 1, 0));
+  switch (kind) {
+    case Constant:
+      return base_lr;
+    case CosineWarmup: {
+      if (step < warmup_steps) return base_lr * float(step + 1) / float(warmup_steps);
+      int64_t span = std::max<int64_t>(total_steps - warmup_steps, 1);
+      double progress = double(step - warmup_steps) / double(span);
+      return float(min_lr + (base_lr - min_lr) * 0.5 * (1.0 + std::cos(M_PI * progress)));
+    }
+    case OneCycle: {  // PyTorch OneCycleLR (three_phase=False, anneal_strategy='cos')
+      double initial = base_lr / div_factor, min_final = initial / final_div_factor;
+      double end_up = double(pct_start * float(total_steps)) - 1.0, end_down = double(total_steps - 1);
+      auto cos_anneal = [](double a, double b, double pct) { return b + (a - b) / 2.0 * (std::cos(M_PI * pct) + 1.0); };
+      if (step <= end_up) return float(cos_anneal(initial, base_lr, double(step) / end_up));
+      return float(cos_anneal(base_lr, min_final, (double(step) - end_up) / (end_down - end_up)));
+    }
+  }
+  return base_lr;
+}
+
+LrSchedule LrSchedule::parse(const std::string& name, float base_lr, int64_t total_steps) {
+  LrSchedule s;
+  s.base_lr = base_lr;
+  s.total_steps = total_steps;
+  if (name == "constant") s.kind = Constant;
+  else if (name == "cosine") s.kind = CosineWarmup, s.warmup_steps = std::max<int64_t>(1, total_steps / 20);
+  else if (name == "onecycle") s.kind = OneCycle;
+  else throw std::invalid_argument("unknown LR schedule '" + name + "' (constant, cosine, onecycle)");
+  return s;
+}
+
+}  // namespace ahmsa

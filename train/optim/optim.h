@@ -1,0 +1,80 @@
+// Optimisers with PyTorch's update rules, and learning-rate schedules.
+//
+// All state (moments, momentum buffers) lives in one allocation with a view per parameter,
+// so a step allocates nothing.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace ahmsa {
+
+class Optimizer {
+ public:
+  explicit Optimizer(std::vector<Tensor> params, float lr);
+  virtual ~Optimizer() = default;
+  virtual void step() = 0;  // parameters without a gradient are skipped
+  void zero_grad();
+  void set_lr(float lr) { lr_ = lr; }
+  float lr() const { return lr_; }
+  int64_t steps() const { return t_; }
+
+ protected:
+  // One state slab of `slots` × (all parameters' sizes); slot(s, i) is parameter i's view.
+  void allocate_state(int slots);
+  float* slot(int s, size_t i) { return state_.data() + size_t(s) * total_ + offsets_[i]; }
+  std::vector<Tensor> params_;
+  std::vector<size_t> offsets_;
+  size_t total_ = 0;
+  std::vector<float> state_;
+  float lr_;
+  int64_t t_ = 0;
+};
+
+// SGD: v = μ v + (g + λ θ) (first step: v = g + λθ);  θ −= lr v   (nesterov: θ −= lr (g + λθ + μ v))
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, float lr, float momentum = 0.f, float weight_decay = 0.f, bool nesterov = false);
+  void step() override;
+
+ private:
+  float momentum_, wd_;
+  bool nesterov_;
+};
+
+// Adam (weight decay as L2 added to the gradient) and AdamW (decoupled: θ −= lr λ θ first).
+// m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²;  θ −= lr · (m / (1−β1ᵗ)) / (sqrt(v / (1−β2ᵗ)) + ε)
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<Tensor> params, float lr, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f,
+       float weight_decay = 0.f, bool decoupled = false);
+  void step() override;
+
+ private:
+  float b1_, b2_, eps_, wd_;
+  bool decoupled_;
+};
+
+class AdamW : public Adam {
+ public:
+  AdamW(std::vector<Tensor> params, float lr, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f,
+        float weight_decay = 0.01f)
+      : Adam(std::move(params), lr, beta1, beta2, eps, weight_decay, true) {}
+};
+
+// ---- learning-rate schedules: lr(step) for step = 0 .. total−1 ----
+struct LrSchedule {
+  enum Kind { Constant, CosineWarmup, OneCycle } kind = Constant;
+  float base_lr = 1e-3f;
+  int64_t total_steps = 1;
+  int64_t warmup_steps = 0;   // CosineWarmup: linear from 0 to base over warmup_steps, then cosine to min_lr
+  float min_lr = 0.f;
+  float pct_start = 0.3f;     // OneCycle (PyTorch OneCycleLR, cos annealing, two phases)
+  float div_factor = 25.f;
+  float final_div_factor = 1e4f;
+  float at(int64_t step) const;
+  static LrSchedule parse(const std::string& name, float base_lr, int64_t total_steps);  // "constant", "cosine", "onecycle"
+};
+
+}  // namespace ahmsa
