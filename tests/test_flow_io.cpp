@@ -1,0 +1,200 @@
+// Flow utilities: .flo I/O, optical strain, the (u, v, os) image, colour coding, error measures,
+// warping, median filter and input errors.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "flow/flow.h"
+
+using namespace ahmsa;
+using flow::FlowField;
+
+static const std::string kShared = AHMSA_SHARED_DIR;
+
+static FlowField linear_flow(int w, int h, float a, float b, float c, float d) {
+  FlowField f(w, h);  // u = a x + b y, v = c x + d y
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) f.u[size_t(y) * w + x] = a * x + b * y, f.v[size_t(y) * w + x] = c * x + d * y;
+  return f;
+}
+
+TEST_CASE(".flo: grove3 ground truth reads with its documented size and range") {
+  FlowField gt = flow::read_flo(kShared + "/data/flow/grove3.flo");
+  CHECK(gt.width == 640);
+  CHECK(gt.height == 480);
+  auto [ulo, uhi] = std::minmax_element(gt.u.begin(), gt.u.end());
+  auto [vlo, vhi] = std::minmax_element(gt.v.begin(), gt.v.end());
+  const float lo = std::min(*ulo, *vlo), hi = std::max(*uhi, *vhi);
+  CHECK(lo == doctest::Approx(-4.09).epsilon(0.01));  // README: u,v range -4.09..14.34
+  CHECK(hi == doctest::Approx(14.34).epsilon(0.01));
+}
+
+TEST_CASE(".flo: write then read is exact; bad files give clear errors") {
+  FlowField f = linear_flow(7, 5, 0.5f, -0.25f, 1e-3f, 3.f);
+  f.u[3] = -1234.5f;
+  const std::string path = "test_flow_io_roundtrip.flo";
+  flow::write_flo(path, f);
+  FlowField g = flow::read_flo(path);
+  CHECK(g.width == 7);
+  CHECK(g.height == 5);
+  CHECK(g.u == f.u);
+  CHECK(g.v == f.v);
+  {  // a header promising 7x5 vectors followed by only 5 of them
+    std::FILE* out = std::fopen("test_flow_io_trunc.flo", "wb");
+    float magic = 202021.25f;
+    int wh[2] = {7, 5};
+    std::fwrite(&magic, 4, 1, out), std::fwrite(wh, 4, 2, out), std::fwrite(f.u.data(), 4, 10, out);
+    std::fclose(out);
+  }
+  CHECK_THROWS_WITH_AS(flow::read_flo("test_flow_io_trunc.flo"), doctest::Contains("truncated"), flow::FlowError);
+  CHECK_THROWS_WITH_AS(flow::read_flo(kShared + "/data/flow/grove3.png"), doctest::Contains("bad magic"),
+                       flow::FlowError);
+  CHECK_THROWS_WITH_AS(flow::read_flo("no/such/file.flo"), doctest::Contains("no/such/file.flo"), flow::FlowError);
+  std::remove(path.c_str());
+  std::remove("test_flow_io_trunc.flo");
+}
+
+TEST_CASE("optical strain: exact on linear flow (both schemes), schemes differ on curved flow") {
+  const float a = 0.3f, b = -0.2f, c = 0.5f, d = 0.1f;
+  FlowField f = linear_flow(9, 6, a, b, c, d);
+  const float expect = std::sqrt(a * a + d * d + 0.5f * (b + c) * (b + c));
+  for (auto s : {flow::StrainScheme::Central, flow::StrainScheme::Forward}) {
+    auto os = flow::optical_strain(f, s);
+    REQUIRE(os.size() == 54);
+    for (float v : os) CHECK(v == doctest::Approx(expect).epsilon(1e-5));
+  }
+  // u = x^2 / 2: central u_x = x inside, forward u_x = x + 1/2.
+  FlowField q(8, 3);
+  for (int y = 0; y < 3; ++y)
+    for (int x = 0; x < 8; ++x) q.u[y * 8 + x] = 0.5f * x * x;
+  auto oc = flow::optical_strain(q, flow::StrainScheme::Central);
+  auto of = flow::optical_strain(q, flow::StrainScheme::Forward);
+  CHECK(oc[1 * 8 + 3] == doctest::Approx(3.0f));
+  CHECK(of[1 * 8 + 3] == doctest::Approx(3.5f));
+  CHECK(oc[1 * 8 + 0] == doctest::Approx(0.5f));  // one-sided at the border
+  CHECK(oc[1 * 8 + 7] == doctest::Approx(6.5f));
+  CHECK(of[1 * 8 + 7] == doctest::Approx(6.5f));  // backward on the last column
+}
+
+TEST_CASE("uvos_image: per-channel min-max to 0..255, R=u G=v B=os, constant channel is 0") {
+  FlowField f = linear_flow(4, 4, 1.f, 0.f, 0.f, 0.f);  // u = x, v = 0, os = 1 (constant)
+  auto os = flow::optical_strain(f);
+  img::Image im = flow::uvos_image(f, os, 4);
+  REQUIRE(im.width == 4);
+  REQUIRE(im.channels == 3);
+  CHECK(im.at(0, 2, 0) == doctest::Approx(0.f));
+  CHECK(im.at(3, 2, 0) == doctest::Approx(255.f));
+  CHECK(im.at(1, 0, 0) == doctest::Approx(85.f));
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 4; ++x) {
+      CHECK(im.at(x, y, 1) == 0.f);
+      CHECK(im.at(x, y, 2) == 0.f);
+    }
+  // Area resize of the flow values: 8x8 ramp u = x -> 4x4 averages pairs (0.5, 2.5, 4.5, 6.5) -> 0, 85, 170, 255
+  FlowField g = linear_flow(8, 8, 1.f, 0.f, 0.f, 2.f);
+  img::Image small = flow::uvos_image(g, flow::optical_strain(g), 4);
+  REQUIRE(small.width == 4);
+  CHECK(small.at(1, 3, 0) == doctest::Approx(85.f).epsilon(1e-4));
+  CHECK(small.at(2, 1, 1) == doctest::Approx(85.f).epsilon(1e-4));  // v = 2y, rows reversed roles
+  CHECK_THROWS_AS(flow::uvos_image(g, std::vector<float>(3), 4), flow::FlowError);
+}
+
+TEST_CASE("flow_to_color: white at rest, saturated hue by direction, black where unknown") {
+  FlowField f(4, 1);
+  f.u = {0.f, 1.f, 0.f, 1e10f};
+  f.v = {0.f, 0.f, 1.f, 0.f};
+  img::Image c = flow::flow_to_color(f, 1.f);
+  CHECK(c.at(0, 0, 0) == doctest::Approx(255.f));  // zero flow -> white
+  CHECK(c.at(0, 0, 1) == doctest::Approx(255.f));
+  CHECK(c.at(1, 0, 0) > 250.f);  // to the right -> red
+  CHECK(c.at(1, 0, 1) < 10.f);
+  CHECK(c.at(2, 0, 2) < 40.f);  // down -> yellowish green (the wheel: red, yellow, green, cyan, blue, magenta)
+  CHECK(c.at(2, 0, 1) > 200.f);
+  CHECK(c.at(3, 0, 0) == 0.f);  // unknown -> black
+}
+
+TEST_CASE("errors: endpoint and angular error of known offsets; border and moving-region masks") {
+  FlowField gt(10, 10), est(10, 10);
+  for (auto& v : est.u) v = 0.3f;
+  for (auto& v : est.v) v = 0.4f;
+  CHECK(flow::average_endpoint_error(est, gt) == doctest::Approx(0.5));
+  FlowField one(10, 10);
+  for (auto& v : one.u) v = 1.f;
+  CHECK(flow::average_angular_error(one, gt) == doctest::Approx(45.0));
+  gt.u[0] = 2.f;  // only this pixel moves
+  auto e = flow::flow_errors(est, gt, 0, 0.5f);
+  CHECK(e.pixels == 1);
+  CHECK(e.aee == doctest::Approx(std::hypot(1.7, 0.4)).epsilon(1e-5));
+  CHECK(flow::flow_errors(est, gt, 1).pixels == 64);
+  CHECK_THROWS_AS(flow::average_endpoint_error(FlowField(3, 3), gt), flow::FlowError);
+}
+
+TEST_CASE("warping: bilinear and bicubic are exact on a linear ramp; resize_flow rescales vectors") {
+  img::Image ramp(16, 12, 1);
+  for (int y = 0; y < 12; ++y)
+    for (int x = 0; x < 16; ++x) ramp.at(x, y) = 3.f * x + 2.f * y;
+  FlowField w(16, 12);
+  for (auto& v : w.u) v = 0.5f;
+  for (auto& v : w.v) v = -0.25f;
+  img::Image bl = flow::warp_bilinear(ramp, w), bc = flow::warp_bicubic(ramp, w);
+  for (int y = 2; y < 10; ++y)
+    for (int x = 2; x < 14; ++x) {
+      CHECK(bl.at(x, y) == doctest::Approx(ramp.at(x, y) + 1.5f - 0.5f));
+      CHECK(bc.at(x, y) == doctest::Approx(ramp.at(x, y) + 1.5f - 0.5f));
+    }
+  FlowField big = flow::resize_flow(w, 32, 6);
+  CHECK(big.u[5] == doctest::Approx(1.0f));
+  CHECK(big.v[5] == doctest::Approx(-0.125f));
+  CHECK_THROWS_AS(flow::warp_bilinear(img::Image(3, 3, 1), w), flow::FlowError);
+}
+
+TEST_CASE("median filter equals a brute-force median (k = 3, 5), edges replicated") {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> U(-1, 1);
+  const int W = 13, H = 9;
+  std::vector<float> src(W * H);
+  for (auto& v : src) v = U(rng);
+  for (int k : {3, 5}) {
+    std::vector<float> m = src;
+    flow::median_filter(m, W, H, k);
+    for (int y = 0; y < H; ++y)
+      for (int x = 0; x < W; ++x) {
+        std::vector<float> nb;
+        for (int dy = -k / 2; dy <= k / 2; ++dy)
+          for (int dx = -k / 2; dx <= k / 2; ++dx)
+            nb.push_back(src[std::clamp(y + dy, 0, H - 1) * W + std::clamp(x + dx, 0, W - 1)]);
+        std::nth_element(nb.begin(), nb.begin() + nb.size() / 2, nb.end());
+        CHECK(m[y * W + x] == nb[nb.size() / 2]);
+      }
+  }
+  std::vector<float> m = src;
+  CHECK_THROWS_AS(flow::median_filter(m, W, H, 4), flow::FlowError);
+}
+
+TEST_CASE("bad input: size mismatch, empty frames and unreadable files give clear errors") {
+  img::Image a(16, 16, 1, 10.f), b(17, 16, 1, 10.f), e;
+  CHECK_THROWS_WITH_AS(flow::tvl1(a, b, flow::TVL1Params::ipol()), doctest::Contains("16x16 vs 17x16"),
+                       flow::FlowError);
+  CHECK_THROWS_WITH_AS(flow::farneback(a, b, flow::FarnebackParams::opencv_defaults()),
+                       doctest::Contains("sizes differ"), flow::FlowError);
+  CHECK_THROWS_WITH_AS(flow::tvl1(e, a, flow::TVL1Params::ipol()), doctest::Contains("empty"), flow::FlowError);
+  CHECK_THROWS_WITH_AS(img::load("does/not/exist.png"), doctest::Contains("does/not/exist.png"), img::ImageError);
+  flow::TVL1Params bad = flow::TVL1Params::ipol();
+  bad.zoom = 1.5f;
+  CHECK_THROWS_AS(flow::tvl1(a, a, bad), flow::FlowError);
+}
+
+TEST_CASE("describe() records the method and every parameter") {
+  flow::FlowOptions o;
+  CHECK(o.describe() ==
+        "method=tvl1 tau=0.25 lambda=0.15 theta=0.3 scales=5 zoom=0.5 warps=5 epsilon=0.01 inner=1 outer=300 "
+        "median=0 normalize=0");
+  o.method = flow::Method::Farneback;
+  CHECK(o.describe() ==
+        "method=farneback pyr_scale=0.5 levels=5 winsize=13 iterations=10 poly_n=5 poly_sigma=1.1 window=box");
+  CHECK(flow::TVL1Params::opencv().describe().find("zoom=0.8 warps=5 epsilon=0.01 inner=30 outer=10 median=5") !=
+        std::string::npos);
+}

@@ -1,0 +1,146 @@
+// `ahmsa bench flow [--threads N] [--reps R] [--size S]`: TV-L1 (both presets) and Farneback on the
+// 128x128 face-crop cases of flow/synthetic.h (jesper_2.jpg face, sub-pixel local and small global
+// motions, noise 1 grey level): ms per pair and AEE; with OpenCV also OpenCV's times, AEE and the ratio.
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "flow/flow.h"
+#include "flow/synthetic.h"
+#include "tools/command.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace ahmsa::bench_flow {
+#ifdef AHMSA_HAVE_OPENCV
+// tools/bench_flow_opencv.cpp
+flow::FlowField opencv_tvl1(const img::Image& I0, const img::Image& I1, const flow::TVL1Params& p);
+flow::FlowField opencv_farneback(const img::Image& I0, const img::Image& I1, const flow::FarnebackParams& p);
+void opencv_set_threads(int n);
+#endif
+}  // namespace ahmsa::bench_flow
+
+namespace ahmsa::cli {
+
+namespace {
+using FlowFn = std::function<flow::FlowField(const img::Image&, const img::Image&)>;
+
+struct Result {
+  double ms = 0;           // median over reps, averaged over the cases
+  double aee_sub = 0;      // interior AEE (4 px border) averaged over the sub-pixel cases
+  double moving_sub = 0;   // moving-region AEE averaged over the sub-pixel cases
+  double aee_global = 0;   // AEE averaged over the global-motion cases
+};
+
+Result run_cases(const std::vector<flow::synth::Case>& cases, const FlowFn& fn, int reps) {
+  Result r;
+  int nsub = 0, nglob = 0;
+  for (const auto& c : cases) {
+    std::vector<double> times;
+    flow::FlowField f;
+    for (int i = 0; i < reps; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      f = fn(c.pair.I0, c.pair.I1);
+      times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(times.begin(), times.end());
+    r.ms += times[times.size() / 2];
+    if (c.subpixel) {
+      r.aee_sub += flow::flow_errors(f, c.pair.truth, 4).aee;
+      r.moving_sub += flow::flow_errors(f, c.pair.truth, 0, 0.05f).aee;
+      ++nsub;
+    } else {
+      r.aee_global += flow::flow_errors(f, c.pair.truth, 4).aee;
+      ++nglob;
+    }
+  }
+  r.ms /= cases.size();
+  if (nsub) r.aee_sub /= nsub, r.moving_sub /= nsub;
+  if (nglob) r.aee_global /= nglob;
+  return r;
+}
+
+void print_row(const char* who, const char* what, const Result& r) {
+  std::printf("%-7s %-24s %9.2f %12.4f %12.4f %12.4f\n", who, what, r.ms, r.aee_sub, r.moving_sub, r.aee_global);
+}
+}  // namespace
+
+static int bench_flow_main(const Args& a) {
+  int threads = std::stoi(option(a, "--threads", "0"));
+#ifdef _OPENMP
+  if (threads <= 0) threads = omp_get_max_threads();
+#else
+  threads = 1;
+#endif
+  const int reps = std::max(1, std::stoi(option(a, "--reps", "3")));
+  const int size = std::stoi(option(a, "--size", "128"));
+  // shared/ sits beside the repository; `make bench` runs from the repository root.
+  std::string shared = option(a, "--shared", "");
+  if (shared.empty()) shared = std::getenv("AHMSA_SHARED") ? std::getenv("AHMSA_SHARED") : "../shared";
+  const img::Image hr = flow::synth::face_crop(shared, 0);
+  const auto cases = flow::synth::face_cases(hr, size, 1.0f);
+  std::printf("flow bench: %zu face-crop pairs %dx%d (jesper_2.jpg), noise 1.0, %d thread(s), median of %d runs\n",
+              cases.size(), size, size, threads, reps);
+  std::printf("AEE columns: sub-pixel cases (interior), sub-pixel moving region (|gt| >= 0.05), global cases\n");
+  std::printf("%-7s %-24s %9s %12s %12s %12s\n", "impl", "method", "ms/pair", "AEE sub", "AEE moving", "AEE global");
+
+  flow::TVL1Params ipol = flow::TVL1Params::ipol(), ocv = flow::TVL1Params::opencv();
+  flow::FarnebackParams fb = flow::FarnebackParams::opencv_defaults(), fbs = flow::FarnebackParams::opencv_sample();
+  ipol.threads = ocv.threads = fb.threads = fbs.threads = threads;
+  struct Entry {
+    const char* name;
+    FlowFn ours;
+#ifdef AHMSA_HAVE_OPENCV
+    FlowFn theirs;
+#endif
+  };
+  std::vector<Entry> entries = {
+      {"tvl1 ipol", [&](auto& x, auto& y) { return flow::tvl1(x, y, ipol); }
+#ifdef AHMSA_HAVE_OPENCV
+       , [&](auto& x, auto& y) { return bench_flow::opencv_tvl1(x, y, ipol); }
+#endif
+      },
+      {"tvl1 opencv", [&](auto& x, auto& y) { return flow::tvl1(x, y, ocv); }
+#ifdef AHMSA_HAVE_OPENCV
+       , [&](auto& x, auto& y) { return bench_flow::opencv_tvl1(x, y, ocv); }
+#endif
+      },
+      {"farneback opencv", [&](auto& x, auto& y) { return flow::farneback(x, y, fb); }
+#ifdef AHMSA_HAVE_OPENCV
+       , [&](auto& x, auto& y) { return bench_flow::opencv_farneback(x, y, fb); }
+#endif
+      },
+      {"farneback sample", [&](auto& x, auto& y) { return flow::farneback(x, y, fbs); }
+#ifdef AHMSA_HAVE_OPENCV
+       , [&](auto& x, auto& y) { return bench_flow::opencv_farneback(x, y, fbs); }
+#endif
+      },
+  };
+#ifdef AHMSA_HAVE_OPENCV
+  bench_flow::opencv_set_threads(threads);
+#endif
+  for (const auto& e : entries) {
+    const Result ours = run_cases(cases, e.ours, reps);
+    print_row("ours", e.name, ours);
+#ifdef AHMSA_HAVE_OPENCV
+    const Result cv = run_cases(cases, e.theirs, reps);
+    print_row("opencv", e.name, cv);
+    std::printf("        %-24s speed-up %.2fx\n", e.name, cv.ms / ours.ms);
+#endif
+  }
+#ifndef AHMSA_HAVE_OPENCV
+  std::printf("(built without OpenCV: no comparison)\n");
+#endif
+  return 0;
+}
+
+AHMSA_BENCH("flow", "TV-L1 / Farneback ms per 128x128 face pair and AEE (vs OpenCV when built with it)",
+            bench_flow_main);
+
+}  // namespace ahmsa::cli
