@@ -1,0 +1,195 @@
+// The flow cache round trip: prepare on a tiny synthetic corpus, load it back, resume after an
+// interruption, refuse other parameters; corrupt frames; the community PNG folder reader.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "tests/test_data_helpers.h"
+#include "train/data/flow_dataset.h"
+#include "train/data/prepare.h"
+#include "train/data/synth.h"
+
+using namespace ahmsa;
+using namespace ahmsa::data;
+namespace fs = std::filesystem;
+
+static SampleList tiny_corpus(const fs::path& root) {
+  SynthOptions o;
+  o.out_dir = (root / "corpus").string();
+  o.faces_dir = std::string(AHMSA_SHARED_DIR) + "/data/faces";
+  o.subjects = 2, o.clips_per_class = 1, o.seed = 5, o.size = 64, o.min_frames = 10, o.max_frames = 10, o.threads = 2;
+  auto rep = synthesize_corpus(o);
+  return read_casme2(o.out_dir, rep.coding_csv);
+}
+
+static PrepareOptions cache_options(const fs::path& out) {
+  PrepareOptions p;
+  p.out_dir = out.string();
+  p.source_description = "test";
+  p.flow.method = flow::Method::TVL1;
+  p.flow.tvl1 = flow::TVL1Params::ipol();
+  p.size = 28, p.crop_size = 64, p.threads = 2, p.progress = false;
+  return p;
+}
+
+TEST_CASE("flow cache: prepare, load, resume, refuse other parameters") {
+  auto root = testdata::temp_dir("cache");
+  SampleList l = tiny_corpus(root);
+  REQUIRE(l.samples.size() == 6);
+  auto opt = cache_options(root / "cache");
+  opt.write_raw = true;
+  PrepareReport r1 = prepare_flow_cache(l, opt);
+  CHECK(r1.total == 6);
+  CHECK(r1.computed == 6);
+  CHECK(r1.failed == 0);
+  CHECK(fs::exists(r1.contact_sheet));
+  std::ifstream js(r1.manifest_json);
+  std::string json((std::istreambuf_iterator<char>(js)), {});
+  CHECK(json.find("\"flow_method\": \"tvl1\"") != std::string::npos);
+  CHECK(json.find("lambda=0.15") != std::string::npos);
+  CHECK(json.find("\"size\": 28") != std::string::npos);
+
+  FlowDataset ds = load_flow_cache(opt.out_dir);
+  REQUIRE(ds.samples.size() == 6);
+  CHECK(ds.class_names == std::vector<std::string>{"negative", "positive", "surprise"});
+  CHECK(ds.source.find("tvl1") != std::string::npos);
+  for (auto& s : ds.samples) {
+    CHECK(s.size == 28);
+    REQUIRE(s.x.size() == 3 * 28 * 28);
+    CHECK(s.subject.rfind("casme2/sub0", 0) == 0);
+    // Each channel min-max normalised: its minimum is 0 and its maximum 1.
+    for (int c = 0; c < 3; ++c) {
+      auto b = s.x.begin() + c * 784;
+      CHECK(*std::min_element(b, b + 784) == doctest::Approx(0.0));
+      CHECK(*std::max_element(b, b + 784) == doctest::Approx(1.0));
+    }
+    // The cached PNG holds the flow's own min-max image: the raw file agrees up to 8-bit rounding
+    // (area-resized raw values normalised here vs the module's uvos image).
+    fs::path raw = fs::path(opt.out_dir) / ("flows/" + s.subject + "/" + s.clip + ".f32");
+    REQUIRE(fs::exists(raw));
+    std::ifstream rf(raw, std::ios::binary);
+    std::vector<float> v(3 * 784);
+    rf.read((char*)v.data(), v.size() * 4);
+    for (int c = 0; c < 3; ++c) {
+      float lo = *std::min_element(v.begin() + c * 784, v.begin() + (c + 1) * 784);
+      float hi = *std::max_element(v.begin() + c * 784, v.begin() + (c + 1) * 784);
+      double worst = 0;
+      for (int i = 0; i < 784; ++i)
+        worst = std::max(worst, std::abs(double(v[c * 784 + i] - lo) / (hi - lo) - s.x[c * 784 + i]));
+      CHECK(worst < 0.01);
+    }
+  }
+  // Label and subject survive: they match the sample list.
+  for (auto& s : ds.samples) {
+    bool found = false;
+    for (auto& t : l.samples) found = found || (t.clip == s.clip && t.subject == s.subject && t.label == s.label);
+    CHECK(found);
+  }
+
+  // Re-run: nothing to do.
+  PrepareReport r2 = prepare_flow_cache(l, opt);
+  CHECK(r2.computed == 0);
+  CHECK(r2.already_done == 6);
+
+  // An interrupted run: one image gone and a torn manifest line. Only that clip is redone.
+  fs::remove(fs::path(opt.out_dir) / cache_relative_path(l.samples[2]));
+  {
+    std::ofstream m(r1.manifest_csv, std::ios::app);
+    m << "casme2,casme2/sub01,EP9";
+  }
+  PrepareReport r3 = prepare_flow_cache(l, opt);
+  CHECK(r3.computed == 1);
+  CHECK(r3.already_done == 5);
+  CHECK(load_flow_cache(opt.out_dir).samples.size() == 6);
+
+  // Other parameters into the same cache are refused.
+  auto other = opt;
+  other.size = 32;
+  CHECK_THROWS_AS(prepare_flow_cache(l, other), DataError);
+  CHECK_THROWS_AS(load_flow_cache((root / "nothing").string()), DataError);
+}
+
+TEST_CASE("flow cache: corrupt and missing frames are skipped with a warning naming the clip") {
+  auto root = testdata::temp_dir("cache_bad");
+  SampleList l = tiny_corpus(root);
+  testdata::write_text(l.samples[1].onset_path, "not a jpeg");
+  fs::remove(l.samples[3].apex_path);
+  auto opt = cache_options(root / "cache");
+  opt.flow.method = flow::Method::Farneback;
+  opt.limit = 4;
+  PrepareReport r = prepare_flow_cache(l, opt);
+  CHECK(r.total == 4);
+  CHECK(r.computed == 2);
+  CHECK(r.failed == 2);
+  REQUIRE(r.warnings.size() == 2);
+  std::string all = r.warnings[0] + "\n" + r.warnings[1];
+  CHECK(all.find(l.samples[1].clip) != std::string::npos);
+  CHECK(all.find(l.samples[3].clip) != std::string::npos);
+  CHECK(load_flow_cache(opt.out_dir).samples.size() == 2);
+}
+
+TEST_CASE("flow cache: crop boxes from a file") {
+  auto root = testdata::temp_dir("cache_boxes");
+  SampleList l = tiny_corpus(root);
+  testdata::write_text(root / "boxes.csv", "subject,x,y,w,h\nsub01,8,8,40,40\ncasme2/sub02,10,6,44,44\n");
+  auto opt = cache_options(root / "cache");
+  opt.flow.method = flow::Method::Farneback;
+  opt.crop = CropMode::Boxes;
+  opt.boxes_file = (root / "boxes.csv").string();
+  opt.margin = 0.1f, opt.crop_size = 48;
+  PrepareReport r = prepare_flow_cache(l, opt);
+  CHECK(r.computed == 6);
+  Table m = read_csv(r.manifest_csv);
+  REQUIRE(m.size() == 7);
+  int col = find_column(m[0], {"cropw"});
+  REQUIRE(col >= 0);
+  for (size_t i = 1; i < m.size(); ++i) CHECK((m[i][col] == "48" || m[i][col] == "53"));  // 40*1.2, 44*1.2 rounded
+  FaceBox b = square_box({8, 8, 40, 30}, 0.1f, 64, 64);
+  CHECK(b.w == 48);
+  CHECK(b.h == 48);
+  CHECK(b.x == 4);
+  CHECK(b.y == 0);  // shifted to stay inside the image
+}
+
+TEST_CASE("flow PNG folders: R,G,B are u,v,os; flat and per-fold trees with the composite CSV") {
+  auto root = testdata::temp_dir("flowfolder");
+  // One image per clip whose channels are constant and distinct, so channel order is visible.
+  auto png = [&](const fs::path& p, float r, float g, float b) {
+    fs::create_directories(p.parent_path());
+    img::Image im(28, 28, 3);
+    for (int i = 0; i < 28 * 28; ++i) im.data[i * 3] = r, im.data[i * 3 + 1] = g, im.data[i * 3 + 2] = b;
+    img::save_png(p.string(), im);
+  };
+  testdata::write_text(root / "comp.csv",
+                       "casme2,sub01,EP02_01f,1\ncasme2,sub02,EP02_01f,0\nsamm,6,006_1_2,0\nsmic,s01,s01_ne_01,0\nsmic,s02,s02_po_01,1\n");
+  // flat: subject-prefixed names for CASME II (clip names repeat across subjects), SMIC without padding
+  auto flat = root / "flat";
+  png(flat / "sub01_EP02_01f.png", 255, 0, 51);
+  png(flat / "sub02_EP02_01f.png", 0, 255, 102);
+  png(flat / "006_1_2.png", 10, 20, 30);
+  png(flat / "s1_ne_01.png", 1, 2, 3);
+  FlowDataset f = load_flow_folder(flat.string(), (root / "comp.csv").string());
+  REQUIRE(f.samples.size() == 4);  // s02_po_01 has no image
+  CHECK(f.samples[0].subject == "casme2/sub01");
+  CHECK(f.samples[0].label == 1);
+  CHECK(f.samples[0].x[0] == doctest::Approx(1.0));            // R -> u
+  CHECK(f.samples[0].x[784] == doctest::Approx(0.0));          // G -> v
+  CHECK(f.samples[0].x[2 * 784] == doctest::Approx(0.2));      // B -> os
+  CHECK(f.samples[1].x[784] == doctest::Approx(1.0));
+  CHECK(f.samples[3].subject == "smic/s01");
+  CHECK(f.source.find("1 missing") != std::string::npos);
+  // per-fold tree: every clip in u_train of the other subjects' folds and in u_test of its own
+  auto tree = root / "tree";
+  struct C { std::string sub, file; int label; float r; };
+  std::vector<C> clips = {{"sub01", "EP02_01f", 1, 200}, {"sub02", "EP02_01f", 0, 100}, {"006", "006_1_2", 0, 50}};
+  for (auto& fold : clips)
+    for (auto& c : clips)
+      png(tree / fold.sub / (fold.sub == c.sub ? "u_test" : "u_train") / std::to_string(c.label) / (c.file + ".png"), c.r, 0, 0);
+  FlowDataset t = load_flow_folder(tree.string(), (root / "comp.csv").string());
+  REQUIRE(t.samples.size() == 3);
+  CHECK(t.samples[0].x[0] == doctest::Approx(200 / 255.0));
+  CHECK(t.samples[1].x[0] == doctest::Approx(100 / 255.0));
+  CHECK(t.samples[2].x[0] == doctest::Approx(50 / 255.0));
+}

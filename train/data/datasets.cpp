@@ -1,0 +1,552 @@
+#include "train/data/datasets.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace ahmsa::data {
+
+// ---------------------------------------------------------------- protocols
+
+Protocol parse_protocol(const std::string& name) {
+  std::string n = normalise_header(name);
+  if (n == "composite3" || n == "composite" || n == "megc2019" || n == "3class" || n == "3") return Protocol::Composite3;
+  if (n == "casme25" || n == "casme2") return Protocol::Casme2_5;
+  if (n == "casme33") return Protocol::Casme3_3;
+  if (n == "casme34") return Protocol::Casme3_4;
+  if (n == "casme37") return Protocol::Casme3_7;
+  throw DataError("unknown protocol '" + name + "' (composite3, casme2-5, casme3-3, casme3-4, casme3-7)");
+}
+
+std::string protocol_name(Protocol p) {
+  switch (p) {
+    case Protocol::Composite3: return "composite3";
+    case Protocol::Casme2_5: return "casme2-5";
+    case Protocol::Casme3_3: return "casme3-3";
+    case Protocol::Casme3_4: return "casme3-4";
+    case Protocol::Casme3_7: return "casme3-7";
+  }
+  return "?";
+}
+
+std::vector<std::string> class_names(Protocol p) {
+  switch (p) {
+    case Protocol::Composite3:
+    case Protocol::Casme3_3: return {"negative", "positive", "surprise"};
+    case Protocol::Casme3_4: return {"negative", "positive", "surprise", "others"};
+    case Protocol::Casme2_5: return {"happiness", "surprise", "disgust", "repression", "others"};
+    case Protocol::Casme3_7: return {"anger", "disgust", "fear", "happy", "others", "sad", "surprise"};
+  }
+  return {};
+}
+
+static std::string word(const std::string& s) {
+  std::string w;
+  for (unsigned char c : s)
+    if (std::isalpha(c)) w += (char)std::tolower(c);
+  // Synonyms across the datasets' spellings.
+  if (w == "happy" || w == "happiness" || w == "positive") return "happiness";
+  if (w == "sad" || w == "sadness") return "sadness";
+  if (w == "other") return "others";
+  if (w == "angry") return "anger";
+  if (w == "disgusted") return "disgust";
+  if (w == "surprised") return "surprise";
+  if (w == "fearful") return "fear";
+  return w;
+}
+
+int map_emotion(Protocol p, const std::string& dataset, const std::string& emotion) {
+  std::string w = word(emotion);
+  auto in = [&](std::initializer_list<const char*> l) {
+    for (auto s : l)
+      if (w == s) return true;
+    return false;
+  };
+  switch (p) {
+    case Protocol::Composite3:
+      if (w == "happiness") return 1;
+      if (w == "surprise") return 2;
+      if (dataset == "casme2") return in({"disgust", "repression"}) ? 0 : -1;
+      if (dataset == "samm") return in({"anger", "contempt", "disgust", "fear", "sadness"}) ? 0 : -1;
+      if (dataset == "smic") return w == "negative" ? 0 : -1;
+      if (dataset == "casme3") return in({"disgust", "fear", "anger", "sadness"}) ? 0 : -1;
+      return -1;
+    case Protocol::Casme2_5:
+      if (w == "happiness") return 0;
+      if (w == "surprise") return 1;
+      if (w == "disgust") return 2;
+      if (w == "repression") return 3;
+      if (w == "others") return 4;
+      return -1;
+    case Protocol::Casme3_3:
+    case Protocol::Casme3_4:
+      if (in({"disgust", "fear", "anger", "sadness", "negative"})) return 0;
+      if (w == "happiness") return 1;
+      if (w == "surprise") return 2;
+      if (w == "others" && p == Protocol::Casme3_4) return 3;
+      return -1;
+    case Protocol::Casme3_7:
+      if (w == "anger") return 0;
+      if (w == "disgust") return 1;
+      if (w == "fear") return 2;
+      if (w == "happiness") return 3;
+      if (w == "others") return 4;
+      if (w == "sadness") return 5;
+      if (w == "surprise") return 6;
+      return -1;
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------- report
+
+void ReadReport::skip(const std::string& reason, const std::string& clip, const std::string& detail) {
+  skipped[reason] += 1;
+  warnings.push_back(clip + ": " + detail + ": skipped");
+}
+
+void ReadReport::merge(const ReadReport& o) {
+  rows += o.rows;
+  for (auto& [k, v] : o.skipped) skipped[k] += v;
+  warnings.insert(warnings.end(), o.warnings.begin(), o.warnings.end());
+  notes.insert(notes.end(), o.notes.begin(), o.notes.end());
+  dropped_by_protocol += o.dropped_by_protocol;
+}
+
+std::string ReadReport::summary() const {
+  std::ostringstream s;
+  int total = 0;
+  for (auto& [k, v] : skipped) total += v;
+  s << rows << " annotated clips seen, " << total << " skipped, " << dropped_by_protocol
+    << " not in the protocol's classes\n";
+  for (auto& [k, v] : skipped) s << "  skipped " << v << ": " << k << "\n";
+  for (auto& n : notes) s << "  note: " << n << "\n";
+  return s.str();
+}
+
+// ---------------------------------------------------------------- helpers
+
+static std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+// Integer in a cell; false for "/", "", "n/a", 12.5 ...
+static bool cell_int(const std::string& s, int& out) {
+  std::string t = trim(s);
+  if (t.empty()) return false;
+  char* end = nullptr;
+  double d = std::strtod(t.c_str(), &end);
+  if (end == t.c_str() || *end != '\0' || d != (double)(long)d) return false;
+  out = (int)d;
+  return true;
+}
+
+static int first_int(const std::string& s) {
+  for (size_t i = 0; i < s.size(); ++i)
+    if (std::isdigit((unsigned char)s[i])) return std::atoi(s.c_str() + i);
+  return -1;
+}
+
+static std::string pad(const char* fmt, int n) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, fmt, n);
+  return buf;
+}
+
+std::string canonical_subject(const std::string& dataset, const std::string& raw) {
+  int n = first_int(raw);
+  if (n < 0) return dataset + "/" + trim(raw);
+  if (dataset == "casme2") return "casme2/" + pad("sub%02d", n);
+  if (dataset == "samm") return "samm/" + pad("%03d", n);
+  if (dataset == "smic") return "smic/" + pad("s%02d", n);
+  if (dataset == "casme3") return "casme3/" + pad("spNO.%d", n);
+  return dataset + "/" + trim(raw);
+}
+
+std::string canonical_clip(const std::string& dataset, const std::string& clip) {
+  std::string c = trim(clip);
+  if (dataset == "smic" && c.size() > 1 && (c[0] == 's' || c[0] == 'S') && std::isdigit((unsigned char)c[1])) {
+    size_t i = 1;
+    while (i < c.size() && std::isdigit((unsigned char)c[i])) ++i;
+    return "s" + std::to_string(std::atoi(c.c_str() + 1)) + c.substr(i);
+  }
+  return c;
+}
+
+static bool is_image(const fs::path& p) {
+  std::string e = p.extension().string();
+  for (auto& c : e) c = (char)std::tolower((unsigned char)c);
+  return e == ".jpg" || e == ".jpeg" || e == ".png" || e == ".bmp";
+}
+
+std::map<int, std::string> list_frames(const std::string& dir) {
+  std::map<int, std::string> frames;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file() || !is_image(it->path())) continue;
+    std::string stem = it->path().stem().string();
+    size_t us = stem.rfind('_');
+    std::string tail = us == std::string::npos ? stem : stem.substr(us + 1);
+    size_t e = tail.size(), b = e;
+    while (b > 0 && std::isdigit((unsigned char)tail[b - 1])) --b;
+    if (b == e) continue;
+    frames[std::atoi(tail.c_str() + b)] = it->path().string();
+  }
+  return frames;
+}
+
+static bool is_dir(const std::string& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+
+// The first candidate folder that has a child directory whose name starts with `prefix`.
+static std::string find_base(const std::string& root, const std::vector<std::string>& subs, bool (*looks_like)(const std::string&)) {
+  if (!is_dir(root)) throw DataError("dataset root '" + root + "' is not a folder");
+  for (auto& s : subs) {
+    std::string cand = s.empty() ? root : (fs::path(root) / s).string();
+    if (!is_dir(cand)) continue;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(cand, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+      if (it->is_directory() && looks_like(it->path().filename().string())) return cand;
+  }
+  throw DataError("no subject folders found under '" + root + "'");
+}
+
+struct RawRead {
+  SampleList list;
+  // dataset|subject|canonical clip of clips skipped for defects -> (reason, warning line)
+  std::map<std::string, std::pair<std::string, std::string>> skipped_keys;
+  void mark(const std::string& key, const std::string& reason) {
+    skipped_keys[key] = {reason, list.report.warnings.empty() ? "" : list.report.warnings.back()};
+  }
+};
+
+static std::string key_of(const std::string& dataset, const std::string& subject, const std::string& clip) {
+  return dataset + "|" + subject + "|" + canonical_clip(dataset, clip);
+}
+
+// Checks the frame numbers against the clip folder and fills the sample's paths; false (and a
+// warning naming the clip) when the clip must be skipped.
+static bool resolve_frames(Sample& s, const std::string& dir, const std::string& name, ReadReport& rep) {
+  if (!is_dir(dir)) {
+    rep.skip("clip folder missing", name, "folder '" + dir + "' not found");
+    return false;
+  }
+  auto frames = list_frames(dir);
+  if (frames.empty()) {
+    rep.skip("no frames", name, "no image files in '" + dir + "'");
+    return false;
+  }
+  if (s.offset < 0) {
+    s.offset = frames.rbegin()->first;
+    rep.warnings.push_back(name + ": offset not annotated, using the last frame " + std::to_string(s.offset));
+  }
+  if (s.apex < s.onset || s.apex > s.offset) {
+    rep.skip("apex outside [onset, offset]", name,
+             "apex " + std::to_string(s.apex) + " outside [" + std::to_string(s.onset) + ", " + std::to_string(s.offset) + "]");
+    return false;
+  }
+  auto on = frames.find(s.onset), ap = frames.find(s.apex), off = frames.find(s.offset);
+  if (on == frames.end() || ap == frames.end()) {
+    rep.skip("missing frames", name,
+             "frame " + std::to_string(on == frames.end() ? s.onset : s.apex) + " not in '" + dir + "'");
+    return false;
+  }
+  s.onset_path = on->second, s.apex_path = ap->second;
+  s.offset_path = off == frames.end() ? "" : off->second;
+  return true;
+}
+
+// Shared by the sheet-driven readers: report subjects whose every clip was skipped.
+static void report_empty_subjects(const std::set<std::string>& seen, const std::vector<Sample>& samples, ReadReport& rep) {
+  std::set<std::string> used;
+  for (auto& s : samples) used.insert(s.subject);
+  for (auto& sub : seen)
+    if (!used.count(sub)) {
+      rep.skipped["subjects without a usable clip"] += 1;
+      rep.warnings.push_back(sub + ": no usable clip for this subject");
+    }
+}
+
+struct SheetColumns {
+  int subject = -1, filename = -1, onset = -1, apex = -1, offset = -1, emotion = -1;
+};
+
+static SheetColumns sheet_columns(const Table& t, int& header_row, const std::string& path) {
+  header_row = find_header_row(t, {"subject", "filename"});
+  if (header_row < 0) throw DataError("annotation sheet '" + path + "': no header row with Subject and Filename");
+  auto& h = t[header_row];
+  SheetColumns c;
+  c.subject = find_column(h, {"subject"});
+  c.filename = find_column(h, {"filename"});
+  c.onset = find_column(h, {"onsetframe", "onset"});
+  c.apex = find_column(h, {"apexframe", "apex", "apexframe1"});
+  c.offset = find_column(h, {"offsetframe", "offset"});
+  c.emotion = find_column(h, {"estimatedemotion", "emotion"});
+  if (c.onset < 0 || c.apex < 0 || c.emotion < 0)
+    throw DataError("annotation sheet '" + path + "': header row " + std::to_string(header_row + 1) +
+                    " lacks onset/apex/emotion columns");
+  return c;
+}
+
+static std::string cell(const std::vector<std::string>& row, int c) {
+  return c >= 0 && c < (int)row.size() ? trim(row[c]) : "";
+}
+
+static bool looks_casme2(const std::string& n) { return n.rfind("sub", 0) == 0; }
+static bool looks_samm(const std::string& n) { return !n.empty() && std::isdigit((unsigned char)n[0]); }
+static bool looks_smic(const std::string& n) { return n.size() > 1 && n[0] == 's' && std::isdigit((unsigned char)n[1]); }
+static bool looks_casme3(const std::string& n) { return n.rfind("spNO", 0) == 0; }
+
+// One reader for the three sheet-driven datasets; `keep_all` keeps clips the protocol drops (label -1).
+static RawRead read_sheet_dataset(const std::string& dataset, const std::string& root, const std::string& annotations,
+                                  Protocol p, bool keep_all) {
+  RawRead out;
+  auto& rep = out.list.report;
+  std::string base;
+  if (dataset == "casme2") base = find_base(root, {"", "Cropped", "CASME2_RAW_selected", "CASME2_RAW"}, looks_casme2);
+  else if (dataset == "samm") base = find_base(root, {"", "SAMM"}, looks_samm);
+  else base = find_base(root, {"", "part_A", "data"}, looks_casme3);
+  Table t = read_table(annotations);
+  int hr = 0;
+  SheetColumns c = sheet_columns(t, hr, annotations);
+  std::set<std::string> seen_keys, seen_subjects;
+  for (size_t r = hr + 1; r < t.size(); ++r) {
+    auto& row = t[r];
+    std::string subj_raw = cell(row, c.subject), file = cell(row, c.filename);
+    if (subj_raw.empty() && file.empty()) continue;  // blank line
+    ++rep.rows;
+    Sample s;
+    s.dataset = dataset;
+    s.subject = canonical_subject(dataset, subj_raw);
+    s.emotion = cell(row, c.emotion);
+    std::string where = dataset + " " + s.subject + "/" + file + " (sheet row " + std::to_string(r + 1) + ")";
+    if (subj_raw.empty() || file.empty()) {
+      rep.skip("incomplete row", where, "subject or filename empty");
+      continue;
+    }
+    seen_subjects.insert(s.subject);
+    if (!cell_int(cell(row, c.onset), s.onset)) {
+      rep.skip("missing onset", where, "onset '" + cell(row, c.onset) + "' is not a frame number");
+      continue;
+    }
+    s.clip = dataset == "casme3" ? file + "_" + std::to_string(s.onset) : file;
+    where = dataset + " " + s.subject + "/" + s.clip;
+    if (!cell_int(cell(row, c.apex), s.apex)) {
+      rep.skip("missing apex", where, "apex '" + cell(row, c.apex) + "' is not a frame number");
+      out.mark(key_of(dataset, s.subject, s.clip), "missing apex");
+      continue;
+    }
+    if (!cell_int(cell(row, c.offset), s.offset) || s.offset <= 0) s.offset = -1;
+    std::string key = key_of(dataset, s.subject, s.clip);
+    if (!seen_keys.insert(key).second) {
+      rep.skip("duplicate clip", where, "the same clip appears again on sheet row " + std::to_string(r + 1));
+      continue;
+    }
+    s.label = map_emotion(p, dataset, s.emotion);
+    if (s.label < 0 && !keep_all) {
+      ++rep.dropped_by_protocol;
+      continue;
+    }
+    std::string dir;
+    std::string sub_dir = s.subject.substr(s.subject.find('/') + 1);
+    if (dataset == "casme3") {
+      dir = (fs::path(base) / sub_dir / file / "color").string();
+      if (!is_dir(dir)) dir = (fs::path(base) / sub_dir / file).string();
+    } else dir = (fs::path(base) / sub_dir / file).string();
+    auto skipped_before = rep.skipped;
+    if (!resolve_frames(s, dir, where, rep)) {
+      std::string reason;
+      for (auto& [k, v] : rep.skipped)
+        if (skipped_before[k] != v) reason = k;
+      out.mark(key, reason);
+      continue;
+    }
+    out.list.samples.push_back(s);
+  }
+  report_empty_subjects(seen_subjects, out.list.samples, rep);
+  out.list.class_names = class_names(p);
+  return out;
+}
+
+SampleList read_casme2(const std::string& root, const std::string& annotations, Protocol p) {
+  return read_sheet_dataset("casme2", root, annotations, p, false).list;
+}
+SampleList read_samm(const std::string& root, const std::string& annotations, Protocol p) {
+  return read_sheet_dataset("samm", root, annotations, p, false).list;
+}
+SampleList read_casme3(const std::string& root, const std::string& annotations, Protocol p) {
+  return read_sheet_dataset("casme3", root, annotations, p, false).list;
+}
+
+static RawRead read_smic_raw(const std::string& root, Protocol p, bool keep_all) {
+  RawRead out;
+  auto& rep = out.list.report;
+  std::string base = find_base(root, {"", "HS", "SMIC-HS", "SMIC_all_raw/HS"}, looks_smic);
+  rep.notes.push_back("SMIC has no apex annotation: apex = middle frame between the first and last frame of each clip");
+  std::vector<fs::path> subjects;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(base, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    if (it->is_directory() && looks_smic(it->path().filename().string())) subjects.push_back(it->path());
+  std::sort(subjects.begin(), subjects.end());
+  std::set<std::string> seen_subjects, seen_keys;
+  for (auto& sp : subjects) {
+    std::string subject = canonical_subject("smic", sp.filename().string());
+    seen_subjects.insert(subject);
+    fs::path micro = sp / "micro";
+    if (!is_dir(micro.string())) {
+      rep.warnings.push_back("smic " + subject + ": no micro/ folder");
+      continue;
+    }
+    std::vector<fs::path> clips;
+    for (auto& emo : {"negative", "positive", "surprise"}) {
+      fs::path ed = micro / emo;
+      for (auto it = fs::directory_iterator(ed, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+        if (it->is_directory()) clips.push_back(it->path());
+      ec.clear();
+    }
+    std::sort(clips.begin(), clips.end());
+    for (auto& cp : clips) {
+      ++rep.rows;
+      Sample s;
+      s.dataset = "smic";
+      s.subject = subject;
+      s.clip = cp.filename().string();
+      s.emotion = cp.parent_path().filename().string();
+      s.apex_estimated = true;
+      std::string where = "smic " + subject + "/" + s.clip;
+      if (!seen_keys.insert(key_of("smic", subject, s.clip)).second) {
+        rep.skip("duplicate clip", where, "clip name appears in two emotion folders");
+        out.mark(key_of("smic", subject, s.clip), "duplicate clip");
+        continue;
+      }
+      s.label = map_emotion(p, "smic", s.emotion);
+      if (s.label < 0 && !keep_all) {
+        ++rep.dropped_by_protocol;
+        continue;
+      }
+      auto frames = list_frames(cp.string());
+      if (frames.size() < 2) {
+        rep.skip("no frames", where, "fewer than 2 frames in '" + cp.string() + "'");
+        out.mark(key_of("smic", subject, s.clip), "no frames");
+        continue;
+      }
+      // The middle frame in file order (frame numbers are timestamps-like, not always contiguous).
+      std::vector<int> nums;
+      for (auto& [n, _] : frames) nums.push_back(n);
+      s.onset = nums.front(), s.offset = nums.back(), s.apex = nums[(nums.size() - 1) / 2];
+      s.onset_path = frames[s.onset], s.apex_path = frames[s.apex], s.offset_path = frames[s.offset];
+      out.list.samples.push_back(s);
+    }
+  }
+  report_empty_subjects(seen_subjects, out.list.samples, rep);
+  out.list.class_names = class_names(p);
+  return out;
+}
+
+SampleList read_smic(const std::string& root, Protocol p) { return read_smic_raw(root, p, false).list; }
+
+// ---------------------------------------------------------------- composite
+
+std::vector<CompositeRow> read_composite_csv(const std::string& path, ReadReport* report) {
+  Table t = read_csv(path);
+  std::vector<CompositeRow> rows;
+  for (size_t r = 0; r < t.size(); ++r) {
+    auto& row = t[r];
+    if (row.empty() || (row.size() == 1 && trim(row[0]).empty())) continue;
+    int label = -1;
+    if (row.size() < 4 || !cell_int(row[3], label)) {
+      if (r == 0) continue;  // a header line
+      if (report) report->skip("bad composite row", path + " line " + std::to_string(r + 1), "expected db,subject,clip,label");
+      continue;
+    }
+    std::string db = normalise_header(row[0]);
+    if (db == "casmeii") db = "casme2";
+    if (db == "smichs") db = "smic";
+    CompositeRow c;
+    c.dataset = db, c.subject = canonical_subject(db, row[1]), c.clip = trim(row[2]), c.label = label;
+    if (label < 0 || label > 2) {
+      if (report) report->skip("bad composite row", db + " " + c.subject + "/" + c.clip, "label " + row[3] + " not in 0..2");
+      continue;
+    }
+    rows.push_back(c);
+  }
+  return rows;
+}
+
+SampleList read_composite(const CompositeSources& src) {
+  SampleList out;
+  out.class_names = class_names(Protocol::Composite3);
+  auto& rep = out.report;
+  std::map<std::string, Sample> index;
+  std::map<std::string, std::pair<std::string, std::string>> skipped_keys;
+  std::set<std::string> available;
+  // Only the defects of clips the composite CSV lists matter here; they are reported per row below.
+  auto absorb = [&](RawRead rr, const std::string& db) {
+    available.insert(db);
+    for (auto& n : rr.list.report.notes) rep.notes.push_back(n);
+    for (auto& s : rr.list.samples) index[key_of(s.dataset, s.subject, s.clip)] = s;
+    skipped_keys.insert(rr.skipped_keys.begin(), rr.skipped_keys.end());
+  };
+  if (!src.casme2_root.empty())
+    absorb(read_sheet_dataset("casme2", src.casme2_root, src.casme2_annotations, Protocol::Composite3, true), "casme2");
+  if (!src.samm_root.empty())
+    absorb(read_sheet_dataset("samm", src.samm_root, src.samm_annotations, Protocol::Composite3, true), "samm");
+  if (!src.smic_root.empty()) absorb(read_smic_raw(src.smic_root, Protocol::Composite3, true), "smic");
+  auto rows = read_composite_csv(src.composite_csv, &rep);
+  std::set<std::string> seen, subjects;
+  for (auto& r : rows) {
+    ++rep.rows;
+    std::string where = r.dataset + " " + r.subject + "/" + r.clip;
+    std::string key = key_of(r.dataset, r.subject, r.clip);
+    subjects.insert(r.subject);
+    if (!available.count(r.dataset)) {
+      rep.skipped["dataset not given"] += 1;  // one summary line, not a warning per clip
+      continue;
+    }
+    if (!seen.insert(key).second) {
+      rep.skip("duplicate clip", where, "listed twice in the composite CSV");
+      continue;
+    }
+    if (auto sk = skipped_keys.find(key); sk != skipped_keys.end()) {
+      rep.skipped[sk->second.first] += 1;
+      rep.warnings.push_back(sk->second.second);
+      continue;
+    }
+    auto it = index.find(key);
+    if (it == index.end()) {
+      rep.skip("not found in the dataset", where, "no such clip in the " + r.dataset + " annotations/folders");
+      continue;
+    }
+    Sample s = it->second;
+    int sheet_label = s.label;
+    s.label = r.label;
+    if (sheet_label >= 0 && sheet_label != r.label)
+      rep.warnings.push_back(where + ": composite CSV says " + out.class_names[r.label] + " but the emotion '" + s.emotion +
+                             "' maps to " + out.class_names[sheet_label] + "; using the CSV label");
+    s.clip = it->second.clip;
+    out.samples.push_back(s);
+  }
+  std::sort(rep.notes.begin(), rep.notes.end());
+  rep.notes.erase(std::unique(rep.notes.begin(), rep.notes.end()), rep.notes.end());
+  std::set<std::string> used;
+  for (auto& s : out.samples) used.insert(s.subject);
+  for (auto& sub : subjects) {
+    std::string db = sub.substr(0, sub.find('/'));
+    if (available.count(db) && !used.count(sub)) {
+      rep.skipped["subjects without a usable clip"] += 1;
+      rep.warnings.push_back(sub + ": no usable clip for this subject");
+    }
+  }
+  return out;
+}
+
+}  // namespace ahmsa::data

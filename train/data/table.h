@@ -1,0 +1,41 @@
+// Annotation sheets as tables of strings: the official .xlsx files as distributed (read with a small
+// ZIP reader over zlib and a hand-written XML scanner) and CSV exports of the same sheets.
+#pragma once
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ahmsa::data {
+
+struct DataError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// rows[r][c]; rows keep their position in the sheet (an empty sheet row is an empty vector), cells
+// keep their column (missing cells are ""). Numbers are written as the sheet stores them, except that
+// integral values ("46.0", "4.6E1") are written as integers ("46").
+using Table = std::vector<std::vector<std::string>>;
+
+// CSV: comma, semicolon or tab separated (guessed from the first non-empty line), "quoted" fields
+// with "" escapes and embedded newlines, UTF-8 BOM and CRLF tolerated.
+Table read_csv(const std::string& path);
+// First worksheet of an .xlsx workbook (or the sheet named `sheet` when given).
+Table read_xlsx(const std::string& path, const std::string& sheet = "");
+// By extension: .xlsx -> read_xlsx, anything else -> read_csv. Throws DataError naming the file.
+Table read_table(const std::string& path);
+
+// The ZIP pieces, public for tests: names of the entries, and one entry's bytes (stored or deflated).
+std::vector<std::string> zip_entries(const std::string& zip_path);
+std::string zip_read(const std::string& zip_path, const std::string& entry);
+
+// Writes rows as RFC 4180 CSV (quotes where needed). Throws DataError when it cannot write.
+void write_csv(const std::string& path, const Table& rows);
+
+// Header handling shared by the readers: lowercase, only letters and digits ("Onset Frame" ->
+// "onsetframe"). find_header_row returns the first row holding all the given normalised names, or -1.
+std::string normalise_header(const std::string& s);
+int find_header_row(const Table& t, const std::vector<std::string>& required);
+// Column whose normalised header equals one of `aliases` (first alias wins), or -1.
+int find_column(const std::vector<std::string>& header, const std::vector<std::string>& aliases);
+
+}  // namespace ahmsa::data
