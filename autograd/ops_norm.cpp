@@ -48,10 +48,12 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, T
     }
   }
   bool gw = weight.defined() && weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
+  // The closure keeps wc (not the raw pointer wp): a weight that needs no gradient is not held
+  // by the tape, and a temporary one would be freed before backward runs.
   autograd::record(y, "batch_norm2d", {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
     Tensor gc = in(g), gx = Tensor::empty(xc.shape()), tw = Tensor::empty({C}), tb = Tensor::empty({C});
-    cpu::batch_norm_backward(xc.data(), wp, mean.data(), invstd.data(), gc.data(), gx.data(), tw.data(), tb.data(), N,
-                             C, HW, training);
+    cpu::batch_norm_backward(xc.data(), wc.defined() ? wc.data() : nullptr, mean.data(), invstd.data(), gc.data(),
+                             gx.data(), tw.data(), tb.data(), N, C, HW, training);
     return {gx, gw ? tw : Tensor(), gb ? tb : Tensor()};
   });
   return y;
@@ -71,10 +73,10 @@ static Tensor norm_mid(const char* op, const Tensor& x, const Tensor& weight, co
   cpu::norm_mid_forward(xc.data(), wp, bc.defined() ? bc.data() : nullptr, y.data(), mean.data(), invstd.data(), outer,
                         C, inner, eps);
   bool gw = weight.defined() && weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
-  autograd::record(y, op, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
+  autograd::record(y, op, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {  // keeps wc, as above
     Tensor gc = in(g), gx = Tensor::empty(xc.shape()), tw = Tensor::empty({C}), tb = Tensor::empty({C});
-    cpu::norm_mid_backward(xc.data(), wp, mean.data(), invstd.data(), gc.data(), gx.data(), tw.data(), tb.data(),
-                           outer, C, inner);
+    cpu::norm_mid_backward(xc.data(), wc.defined() ? wc.data() : nullptr, mean.data(), invstd.data(), gc.data(),
+                           gx.data(), tw.data(), tb.data(), outer, C, inner);
     return {gx, gw ? tw : Tensor(), gb ? tb : Tensor()};
   });
   return y;

@@ -99,8 +99,28 @@ void batch_norm_backward(const float* x, const float* w, const float* mean, cons
   });
 }
 
+// LayerNorm over contiguous rows of C values (the token-major case, inner == 1).
+static void norm_rows_forward(const float* x, const float* w, const float* b, float* y, float* mean, float* invstd,
+                              int64_t rows, int64_t C, float eps) {
+  parallel_for(0, rows, std::max<int64_t>(1, 8192 / C), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const float* xr = x + r * C;
+      float* yr = y + r * C;
+      float s = 0.f;
+      for (int64_t c = 0; c < C; ++c) s += xr[c];
+      float mu = s / float(C), ss = 0.f;
+      for (int64_t c = 0; c < C; ++c) ss += (xr[c] - mu) * (xr[c] - mu);
+      float is = 1.f / std::sqrt(ss / float(C) + eps);
+      mean[r] = mu;
+      invstd[r] = is;
+      for (int64_t c = 0; c < C; ++c) yr[c] = (xr[c] - mu) * is * (w ? w[c] : 1.f) + (b ? b[c] : 0.f);
+    }
+  });
+}
+
 void norm_mid_forward(const float* x, const float* w, const float* b, float* y, float* mean, float* invstd,
                       int64_t outer, int64_t C, int64_t inner, float eps) {
+  if (inner == 1) return norm_rows_forward(x, w, b, y, mean, invstd, outer, C, eps);
   parallel_for(0, outer, 1, [&](int64_t lo, int64_t hi) {
     std::vector<float> s(static_cast<size_t>(inner)), ss(static_cast<size_t>(inner));
     for (int64_t o = lo; o < hi; ++o) {
@@ -138,6 +158,30 @@ void norm_mid_backward(const float* x, const float* w, const float* mean, const 
     for (int64_t t = tlo; t < thi; ++t) {
       std::vector<float> a(static_cast<size_t>(inner)), bsum(static_cast<size_t>(inner));
       int64_t o0 = outer * t / nt, o1 = outer * (t + 1) / nt;
+      if (inner == 1) {  // rows of C contiguous values
+        float* tw = pw.data() + t * C;
+        float* tb = pb.data() + t * C;
+        for (int64_t r = o0; r < o1; ++r) {
+          const float* xr = x + r * C;
+          const float* gr = gy + r * C;
+          float mu = mean[r], is = invstd[r], sa = 0.f, sb = 0.f;
+          for (int64_t c = 0; c < C; ++c) {
+            float xh = (xr[c] - mu) * is, gw_c = (w ? w[c] : 1.f) * gr[c];
+            tw[c] += gr[c] * xh;
+            tb[c] += gr[c];
+            sa += gw_c;
+            sb += gw_c * xh;
+          }
+          if (!gx) continue;
+          float* gxr = gx + r * C;
+          float ma = sa / float(C), mb = sb / float(C);
+          for (int64_t c = 0; c < C; ++c) {
+            float xh = (xr[c] - mu) * is;
+            gxr[c] = is * ((w ? w[c] : 1.f) * gr[c] - ma - xh * mb);
+          }
+        }
+        continue;
+      }
       for (int64_t o = o0; o < o1; ++o) {
         const float* xo = x + o * C * inner;
         const float* go = gy + o * C * inner;

@@ -1,5 +1,6 @@
-// Threads for the CPU kernels, on OpenMP. The thread count is a setting (set_num_threads, or
-// the OMP_NUM_THREADS / AHMSA_THREADS environment variables); without OpenMP everything is serial.
+// Threads for the CPU kernels: a small fork-join pool (tensor/parallel.cpp). The thread count is
+// a setting: set_num_threads(), or the AHMSA_THREADS / OMP_NUM_THREADS environment variables;
+// the default is the number of cores.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -10,7 +11,8 @@ void set_num_threads(int n);
 int num_threads();
 bool in_parallel_region();
 
-// Runs fn(tid, nthreads) on every thread of a team (one thread inside an existing region).
+// Runs fn(tid, nthreads) on every thread of the pool (one thread inside an existing region, or
+// when another thread is using the pool).
 void parallel_region(const std::function<void(int, int)>& fn);
 void parallel_barrier();  // inside parallel_region only
 

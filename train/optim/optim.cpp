@@ -83,7 +83,9 @@ float LrSchedule::at(int64_t step) const {
     case Constant:
       return base_lr;
     case CosineWarmup: {
-      if (step < warmup_steps) return base_lr * float(step + 1) / float(warmup_steps);
+      // lr(t) = base·t/W for t < W (lr(0) = 0, lr(W) = base), the formula of the PyTorch-side
+      // fixture (tests/fixtures/optim.safetensors, "sched/cosine_warmup").
+      if (step < warmup_steps) return base_lr * float(step) / float(warmup_steps);
       int64_t span = std::max<int64_t>(total_steps - warmup_steps, 1);
       double progress = double(step - warmup_steps) / double(span);
       return float(min_lr + (base_lr - min_lr) * 0.5 * (1.0 + std::cos(M_PI * progress)));
