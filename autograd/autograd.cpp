@@ -1,5 +1,11 @@
 #include "autograd/autograd.h"
 
+#include <algorithm>
+#include <string>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -8,6 +14,43 @@
 namespace ahmsa::autograd {
 
 static thread_local bool g_grad_enabled = true;
+
+// ---- profiler ----
+namespace {
+struct OpTimes {
+  double fwd_ms = 0, bwd_ms = 0;
+  long calls = 0;
+};
+struct Profile {
+  bool on = std::getenv("AHMSA_PROFILE") && std::string(std::getenv("AHMSA_PROFILE")) == "1";
+  std::map<std::string, OpTimes> ops;
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  ~Profile() {
+    if (on) profile_report();
+  }
+};
+Profile& prof() {
+  static Profile p;
+  return p;
+}
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+}  // namespace
+
+bool profiling() { return prof().on; }
+
+void profile_report() {
+  std::vector<std::pair<std::string, OpTimes>> rows(prof().ops.begin(), prof().ops.end());
+  std::sort(rows.begin(), rows.end(),
+            [](auto& a, auto& b) { return a.second.fwd_ms + a.second.bwd_ms > b.second.fwd_ms + b.second.bwd_ms; });
+  double total = 0;
+  for (auto& [n, t] : rows) total += t.fwd_ms + t.bwd_ms;
+  std::fprintf(stderr, "%-22s %8s %11s %11s %6s\n", "op", "calls", "forward ms", "backward ms", "share");
+  for (auto& [n, t] : rows)
+    std::fprintf(stderr, "%-22s %8ld %11.1f %11.1f %5.1f%%\n", n.c_str(), t.calls, t.fwd_ms, t.bwd_ms,
+                 100.0 * (t.fwd_ms + t.bwd_ms) / std::max(total, 1e-9));
+}
 
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
@@ -20,6 +63,12 @@ bool needs_grad(const std::vector<Tensor>& inputs) {
 }
 
 void record(Tensor& out, const char* op, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  if (prof().on) {
+    auto& p = prof();
+    p.ops[op].fwd_ms += ms_since(p.last);
+    p.ops[op].calls++;
+    p.last = std::chrono::steady_clock::now();
+  }
   if (!needs_grad(inputs)) return;
   auto node = std::make_shared<Node>();
   node->op = op;
@@ -87,7 +136,9 @@ void backward(const Tensor& root, const Tensor& grad_out, bool retain_graph) {
     if (!node->backward)
       throw std::logic_error("backward through '" + node->op +
                              "' a second time: its saved tensors were freed (use retain_graph=true)");
+    auto t0 = std::chrono::steady_clock::now();
     std::vector<Tensor> gin = node->backward(g);
+    if (prof().on) prof().ops[node->op].bwd_ms += ms_since(t0), prof().last = std::chrono::steady_clock::now();
     if (!retain_graph) node->backward = nullptr;
     if (gin.size() != node->inputs.size())
       throw std::logic_error("backward of " + node->op + " returned the wrong number of gradients");

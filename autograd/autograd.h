@@ -39,6 +39,12 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 
 void backward(const Tensor& root, const Tensor& grad_out, bool retain_graph);
 
+// A coarse per-op profiler, on when the environment has AHMSA_PROFILE=1: forward time is the
+// time since the previous recorded op (so it includes untracked work between ops), backward
+// time is each closure's. profile_report() prints the table sorted by total time.
+bool profiling();
+void profile_report();
+
 }  // namespace autograd
 
 // Disables recording for its lifetime (evaluation, optimiser updates).

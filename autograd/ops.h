@@ -56,6 +56,11 @@ Tensor log_softmax(const Tensor& x, int64_t dim);
 Tensor matmul(const Tensor& a, const Tensor& b);  // [M,K]x[K,N] or batched [B,M,K]x[B,K,N]
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);  // x[...,in] w[out,in] b[out] or undefined
 
+// Multi-head self-attention of each of B sequences of T tokens: qkv [B, T, 3C] holds [q | k | v]
+// per token, each split into `heads` heads of C/heads contiguous dims; returns the heads'
+// softmax(q kᵀ / sqrt(d)) v concatenated in order, [B, T, C].
+Tensor multi_head_attention(const Tensor& qkv, int64_t heads);
+
 // ---- convolution and pooling (NCHW) ----
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int pad = 0);
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int pad = 0);

@@ -145,18 +145,10 @@ Tensor WindowAttention::from_windows(const Tensor& t, int64_t n) const {
 
 Tensor WindowAttention::forward(const Tensor& y) {
   const int64_t n = y.size(0), heads = channels / head_dim;
-  Tensor tokens = to_windows(y + pos.unsqueeze(0));  // [B, T, C]
-  const int64_t B = tokens.size(0), T = tokens.size(1);
-  // qkv columns are [q | k | v], each h heads of head_dim contiguous dims → [3, B·h, T, d]
-  Tensor qkv_t = qkv->forward(norm1->forward_tokens(tokens))
-                     .reshape({B, T, 3, heads, head_dim})
-                     .permute({2, 0, 3, 1, 4})
-                     .reshape({3, B * heads, T, head_dim});
-  Tensor q = qkv_t.narrow(0, 0, 1).reshape({B * heads, T, head_dim});
-  Tensor k = qkv_t.narrow(0, 1, 1).reshape({B * heads, T, head_dim});
-  Tensor v = qkv_t.narrow(0, 2, 1).reshape({B * heads, T, head_dim});
-  Tensor att = softmax(matmul(q, k.transpose(1, 2)) * (1.f / std::sqrt(float(head_dim))), -1);  // [B·h, T, T]
-  Tensor o = matmul(att, v).reshape({B, heads, T, head_dim}).permute({0, 2, 1, 3}).reshape({B, T, channels});
+  Tensor tokens = to_windows(y + pos.unsqueeze(0));  // [B, T, C] with B = N·g·g windows, T = w·w tokens
+  // qkv columns are [q | k | v], each split into h heads of head_dim contiguous dims;
+  // per window and head: softmax(q kᵀ / sqrt(head_dim)) v, heads concatenated back in order.
+  Tensor o = multi_head_attention(qkv->forward(norm1->forward_tokens(tokens)), heads);  // [B, T, C]
   tokens = tokens + proj->forward(o);
   tokens = tokens + ffn2->forward(gelu(ffn1->forward(norm2->forward_tokens(tokens))));
   return from_windows(tokens, n);

@@ -37,6 +37,14 @@ void softmax_mid_backward(const float* y, const float* gy, float* gx, int64_t ou
 void bmm(const float* a, const float* c, float* y, int64_t batch, int64_t M, int64_t K, int64_t N, bool ta = false,
          bool tc = false, float beta = 0.f);
 
+// ---- multi-head self-attention (tensor/cpu_attention.cpp) ---------------------------------------
+// qkv [B, T, 3C] with columns [q | k | v], C = heads·d; out [B, T, C] (heads concatenated in order);
+// P [B, heads, T, T] receives the attention probabilities softmax(q kᵀ / sqrt d) for the backward.
+void attention_forward(const float* qkv, float* out, float* P, int64_t B, int64_t T, int64_t heads, int64_t d);
+// gqkv [B, T, 3C] is written (not accumulated).
+void attention_backward(const float* qkv, const float* P, const float* gout, float* gqkv, int64_t B, int64_t T,
+                        int64_t heads, int64_t d);
+
 // ---- convolution (NCHW, square kernel, no groups) -----------------------------------------------
 struct ConvShape {
   int64_t N, C, H, W;    // input
