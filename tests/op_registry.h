@@ -76,6 +76,7 @@ inline Tensor run_op(const Args& a, std::vector<Tensor>& in, const std::vector<i
   if (op == "adaptive_avg_pool2d") return adaptive_avg_pool2d(in[0], geti(a, "out_h"), geti(a, "out_w"));
   if (op == "adaptive_max_pool2d") return adaptive_max_pool2d(in[0], geti(a, "out_h"), geti(a, "out_w"));
   if (op == "cat") return cat({in[0], in[1]}, geti(a, "dim"));
+  if (op == "multi_head_attention") return multi_head_attention(in[0], geti(a, "heads"));
   if (op == "cross_entropy")
     return cross_entropy(in[0], targets, geti(a, "weighted") ? in[1] : Tensor(), getf(a, "label_smoothing"));
   throw std::invalid_argument("op registry: unknown op '" + op + "'");
