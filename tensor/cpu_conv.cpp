@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tensor/allocator.h"
 #include "tensor/gemm.h"
 #include "tensor/kernels.h"
 #include "tensor/parallel.h"
@@ -85,7 +86,7 @@ void col2im(const ConvShape& s, const float* gcol, int64_t n0, int64_t nb, float
 
 void conv2d_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y) {
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.k * s.k, chunk = chunk_samples(s);
-  std::vector<float> col(size_t(CKK * chunk * P)), out(size_t(s.O * chunk * P));
+  Scratch col(size_t(CKK * chunk * P)), out(size_t(s.O * chunk * P));
   for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
     int64_t nb = std::min(chunk, s.N - n0);
     im2col(s, x, n0, nb, col.data());
@@ -106,8 +107,8 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const fl
 void conv2d_backward(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw,
                      float* gb) {
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.k * s.k, chunk = chunk_samples(s);
-  std::vector<float> col(gw ? size_t(CKK * chunk * P) : 0), gyt(size_t(s.O * chunk * P));
-  std::vector<float> gcol(gx ? size_t(CKK * chunk * P) : 0);
+  Scratch col(gw ? size_t(CKK * chunk * P) : 0), gyt(size_t(s.O * chunk * P));
+  Scratch gcol(gx ? size_t(CKK * chunk * P) : 0);
   if (gb) {
     for (int64_t o = 0; o < s.O; ++o) {
       double acc = 0;

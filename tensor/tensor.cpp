@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "autograd/autograd.h"
+#include "tensor/allocator.h"
 #include "tensor/device.h"
 
 namespace ahmsa {
@@ -47,9 +48,7 @@ int64_t wrap_dim(int64_t d, int64_t ndim, const char* what) {
 Storage::Storage(size_t n, Device d) : numel(n), device(d) {
   size_t bytes = std::max<size_t>(n, 1) * sizeof(float);
   if (d == Device::CPU) {
-    bytes = (bytes + 63) / 64 * 64;
-    data = static_cast<float*>(std::aligned_alloc(64, bytes));
-    if (!data) throw std::bad_alloc();
+    data = static_cast<float*>(host_alloc(bytes));
   } else {
     data = static_cast<float*>(device_alloc(bytes));
   }
@@ -57,7 +56,7 @@ Storage::Storage(size_t n, Device d) : numel(n), device(d) {
 
 Storage::~Storage() {
   if (device == Device::CPU)
-    std::free(data);
+    host_free(data);
   else
     device_free(data);
 }
