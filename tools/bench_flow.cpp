@@ -1,6 +1,8 @@
-// `ahmsa bench flow [--threads N] [--reps R] [--size S]`: TV-L1 (both presets) and Farneback on the
-// 128x128 face-crop cases of flow/synthetic.h (jesper_2.jpg face, sub-pixel local and small global
-// motions, noise 1 grey level): ms per pair and AEE; with OpenCV also OpenCV's times, AEE and the ratio.
+// `ahmsa bench flow [--threads N] [--reps R] [--size S] [--only NAME]`: TV-L1 (both presets) and
+// Farneback on the 128x128 face-crop cases of flow/synthetic.h (jesper_2.jpg face, sub-pixel local and
+// small global motions, noise 1 grey level): ms per pair and AEE; with OpenCV also OpenCV's times, AEE
+// and the ratio (ours and OpenCV alternate rep by rep, same thread count). --only keeps the methods
+// whose name contains NAME.
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -38,32 +40,52 @@ struct Result {
   double aee_global = 0;   // AEE averaged over the global-motion cases
 };
 
-Result run_cases(const std::vector<flow::synth::Case>& cases, const FlowFn& fn, int reps) {
-  Result r;
-  int nsub = 0, nglob = 0;
-  for (const auto& c : cases) {
-    std::vector<double> times;
-    flow::FlowField f;
-    for (int i = 0; i < reps; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      f = fn(c.pair.I0, c.pair.I1);
-      times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(times.begin(), times.end());
-    r.ms += times[times.size() / 2];
-    if (c.subpixel) {
-      r.aee_sub += flow::flow_errors(f, c.pair.truth, 4).aee;
-      r.moving_sub += flow::flow_errors(f, c.pair.truth, 0, 0.05f).aee;
-      ++nsub;
-    } else {
-      r.aee_global += flow::flow_errors(f, c.pair.truth, 4).aee;
-      ++nglob;
-    }
+double time_ms(const FlowFn& fn, const flow::synth::Case& c, flow::FlowField& out) {
+  const auto t0 = std::chrono::steady_clock::now();
+  out = fn(c.pair.I0, c.pair.I1);
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void add_errors(Result& r, const flow::synth::Case& c, const flow::FlowField& f) {
+  if (c.subpixel) {
+    r.aee_sub += flow::flow_errors(f, c.pair.truth, 4).aee;
+    r.moving_sub += flow::flow_errors(f, c.pair.truth, 0, 0.05f).aee;
+  } else {
+    r.aee_global += flow::flow_errors(f, c.pair.truth, 4).aee;
   }
-  r.ms /= cases.size();
+}
+
+void finish(Result& r, size_t ncases, int nsub, int nglob) {
+  r.ms /= double(ncases);
   if (nsub) r.aee_sub /= nsub, r.moving_sub /= nsub;
   if (nglob) r.aee_global /= nglob;
-  return r;
+}
+
+// Runs every case `reps` times with each implementation, alternating ours and theirs rep by rep so
+// that both see the same background load (the machine is shared); ms = median per case, then the
+// mean over the cases. `theirs` may be empty (no OpenCV).
+void run_cases(const std::vector<flow::synth::Case>& cases, const FlowFn& ours, const FlowFn& theirs, int reps,
+               Result& r_ours, Result& r_theirs) {
+  int nsub = 0, nglob = 0;
+  for (const auto& c : cases) {
+    std::vector<double> t_ours, t_theirs;
+    flow::FlowField f_ours, f_theirs;
+    for (int i = 0; i < reps; ++i) {
+      t_ours.push_back(time_ms(ours, c, f_ours));
+      if (theirs) t_theirs.push_back(time_ms(theirs, c, f_theirs));
+    }
+    std::sort(t_ours.begin(), t_ours.end());
+    r_ours.ms += t_ours[t_ours.size() / 2];
+    add_errors(r_ours, c, f_ours);
+    if (theirs) {
+      std::sort(t_theirs.begin(), t_theirs.end());
+      r_theirs.ms += t_theirs[t_theirs.size() / 2];
+      add_errors(r_theirs, c, f_theirs);
+    }
+    c.subpixel ? ++nsub : ++nglob;
+  }
+  finish(r_ours, cases.size(), nsub, nglob);
+  finish(r_theirs, cases.size(), nsub, nglob);
 }
 
 void print_row(const char* who, const char* what, const Result& r) {
@@ -80,6 +102,7 @@ static int bench_flow_main(const Args& a) {
 #endif
   const int reps = std::max(1, std::stoi(option(a, "--reps", "3")));
   const int size = std::stoi(option(a, "--size", "128"));
+  const std::string only = option(a, "--only", "");  // e.g. "tvl1", "farneback", "tvl1 opencv"
   // shared/ sits beside the repository; `make bench` runs from the repository root.
   std::string shared = option(a, "--shared", "");
   if (shared.empty()) shared = std::getenv("AHMSA_SHARED") ? std::getenv("AHMSA_SHARED") : "../shared";
@@ -126,10 +149,15 @@ static int bench_flow_main(const Args& a) {
   bench_flow::opencv_set_threads(threads);
 #endif
   for (const auto& e : entries) {
-    const Result ours = run_cases(cases, e.ours, reps);
+    if (!only.empty() && std::string(e.name).find(only) == std::string::npos) continue;
+    Result ours, cv;
+#ifdef AHMSA_HAVE_OPENCV
+    run_cases(cases, e.ours, e.theirs, reps, ours, cv);
+#else
+    run_cases(cases, e.ours, FlowFn(), reps, ours, cv);
+#endif
     print_row("ours", e.name, ours);
 #ifdef AHMSA_HAVE_OPENCV
-    const Result cv = run_cases(cases, e.theirs, reps);
     print_row("opencv", e.name, cv);
     std::printf("        %-24s speed-up %.2fx\n", e.name, cv.ms / ours.ms);
 #endif
