@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build run test bench clean
+.PHONY: all setup configure build tool run test bench clean
 
 all: build
 
@@ -16,14 +16,18 @@ configure:
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
+tool: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target ahmsa
+
 # The end-to-end demo on built-in data (synthetic corpus -> flow -> LOSO training -> UF1).
-run: setup build
+# Builds only the `ahmsa` program (not the tests), which is all the demo needs.
+run: setup tool
 	@bash scripts/demo.sh $(BUILD)
 
 test: setup build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-bench: build
+bench: tool
 	@$(BUILD)/ahmsa bench all
 
 clean:

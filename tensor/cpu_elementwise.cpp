@@ -85,8 +85,8 @@ static int64_t gelu_backward_avx2(const float*, const float*, float*, int64_t) {
 void unary_forward(Unary op, const float* x, float* y, int64_t n) {
   parallel_for(0, n, kGrain, [&](int64_t lo, int64_t hi) {
     switch (op) {
-      case Unary::Relu:
-        for (int64_t i = lo; i < hi; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+      case Unary::Relu:  // written so that NaN passes through, as in PyTorch
+        for (int64_t i = lo; i < hi; ++i) y[i] = x[i] <= 0.f ? 0.f : x[i];
         break;
       case Unary::Gelu:  // x Φ(x)
         if (g_avx2) lo += gelu_forward_avx2(x + lo, y + lo, hi - lo);

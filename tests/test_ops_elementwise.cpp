@@ -1,5 +1,6 @@
-// GELU runs through a vectorised erf/exp on AVX2 machines: check it over a dense range against
-// the double-precision formula, including the tails and the scalar remainder of odd lengths.
+// Elementwise kernels with special paths. GELU runs through a vectorised erf/exp on AVX2 machines:
+// check it over a dense range against the double-precision formula, including the tails and the
+// scalar remainder of odd lengths. ReLU must pass NaN through.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -25,4 +26,13 @@ TEST_CASE("gelu and its derivative match the erf formula to 5e-7 absolute") {
   }
   CHECK(worst_y <= 5e-7);
   CHECK(worst_g <= 5e-7);
+}
+
+TEST_CASE("relu lets NaN through (as PyTorch does) so a corrupt input reaches the loss check") {
+  Tensor x = Tensor::from_vector({4}, {-1.f, std::nanf(""), 0.f, 2.f});
+  auto y = relu(x).to_vector();
+  CHECK(y[0] == 0.f);
+  CHECK(std::isnan(y[1]));
+  CHECK(y[2] == 0.f);
+  CHECK(y[3] == 2.f);
 }
