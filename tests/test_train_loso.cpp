@@ -1,0 +1,230 @@
+// End to end on a tiny in-memory corpus: LOSO folds trained, every report file written and parsed,
+// an interrupted-then-resumed run equal byte for byte to an uninterrupted one, and a NaN loss that
+// stops only its own fold.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "flow/image.h"
+#include "model/safetensors.h"
+#include "tensor/parallel.h"
+#include "train/data/table.h"
+#include "train/loso.h"
+
+namespace fs = std::filesystem;
+using namespace ahmsa;
+using namespace ahmsa::train;
+
+// 4 subjects x 3 classes x 2 clips of 8x8 flow images: class c has a bright square in channel c
+// (plus noise), an easy, learnable signal.
+static data::FlowDataset tiny_corpus() {
+  data::FlowDataset ds;
+  ds.class_names = {"negative", "positive", "surprise"};
+  ds.source = "test corpus";
+  Generator g(5);
+  const int S = 8;
+  for (int subj = 0; subj < 4; ++subj)
+    for (int c = 0; c < 3; ++c)
+      for (int k = 0; k < 2; ++k) {
+        data::FlowSample s;
+        s.dataset = "casme2", s.subject = "casme2/sub0" + std::to_string(subj + 1);
+        s.clip = "EP0" + std::to_string(c) + "_0" + std::to_string(k);
+        s.label = c, s.size = S;
+        s.x.assign(size_t(3 * S * S), 0.f);
+        for (auto& v : s.x) v = 0.3f * g.uniform();
+        for (int y = 2; y < 6; ++y)
+          for (int x = 2; x < 6; ++x) s.x[size_t(c * S * S + y * S + x)] = 0.8f + 0.2f * g.uniform();
+        ds.samples.push_back(s);
+      }
+  return ds;
+}
+
+static RunOptions tiny_options(const std::string& out) {
+  RunOptions o;
+  o.out_dir = out;
+  o.progress = false;
+  o.seed = 3;
+  o.train.model = AhmsaConfig::parse("size=8;stem=8;channels=32,32");
+  o.train.epochs = 10;
+  o.train.batch_size = 6;
+  o.train.lr = 3e-3f;
+  o.train.warmup_epochs = 1;
+  return o;
+}
+
+static std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+static fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("ahmsa_test_train_" + name);
+  fs::remove_all(d);
+  return d;
+}
+
+TEST_CASE("LOSO end to end: folds, report files, resume equals an uninterrupted run") {
+  set_num_threads(2);
+  data::FlowDataset ds = tiny_corpus();
+  fs::path a = fresh_dir("full");
+  RunResult r = run_training(ds, tiny_options(a.string()));
+  REQUIRE(r.complete);
+  CHECK(r.folds == 4);
+  CHECK(r.failed == 0);
+  CHECK(r.trained == 4);
+  // The easy signal is learnt: chance is 1/3.
+  MESSAGE("tiny LOSO: accuracy " << r.pooled.accuracy << " UF1 " << r.pooled.uf1);
+  CHECK(r.pooled.accuracy >= 0.75);
+  CHECK(r.pooled.uf1 >= 0.7);
+  CHECK(r.pooled.n == 24);
+
+  for (const char* f : {"config.json", "metrics.json", "megc_log.txt", "predictions.csv", "confusion.png", "curves.png", "summary.txt"})
+    CHECK_MESSAGE(fs::exists(a / f), f);
+  for (int i = 1; i <= 4; ++i) {
+    fs::path d = a / ("fold_0" + std::to_string(i));
+    for (const char* f : {"done.json", "log.csv", "predictions.csv", "model.safetensors"}) CHECK_MESSAGE(fs::exists(d / f), (d / f).string());
+    data::Table log = data::read_csv((d / "log.csv").string());
+    CHECK(log.size() == 11);  // header + 10 epochs
+    data::Table pred = data::read_csv((d / "predictions.csv").string());
+    CHECK(pred.size() == 7);  // header + 6 test clips of one subject
+    CHECK(pred[0].size() == 9);  // sample,dataset,subject,clip,label,pred,p_negative,p_positive,p_surprise
+    // The checkpoint loads back into a model with the stored config, and predicts as the file says.
+    SafetensorsFile st = read_safetensors((d / "model.safetensors").string());
+    AhmsaConfig cfg = AhmsaNet::config_of(st);
+    CHECK(cfg.channels == std::vector<int64_t>{32, 32});
+    Generator g(0);
+    AhmsaNet net(cfg, g);
+    net.load(st);
+    std::vector<int> idx;
+    for (size_t row = 1; row < pred.size(); ++row) idx.push_back(std::stoi(pred[row][0]));
+    auto prob = predict_proba(net, ds, idx);
+    for (size_t k = 0; k < idx.size(); ++k) {
+      CHECK(argmax(prob[k]) == std::stoi(pred[k + 1][5]));
+      CHECK(prob[k][0] == doctest::Approx(std::stod(pred[k + 1][6])).epsilon(1e-4));
+    }
+    CHECK(st.metadata.at("class_names") == "negative,positive,surprise");
+  }
+  std::string metrics = slurp(a / "metrics.json");
+  CHECK(metrics.find("\"pooled\"") != std::string::npos);
+  CHECK(metrics.find("\"fold_averaged_NOT_MEGC\"") != std::string::npos);
+  CHECK(metrics.find("\"per_dataset\"") != std::string::npos);
+  CHECK(metrics.find("\"casme2\"") != std::string::npos);
+  CHECK(metrics.find("TEST_SELECTED") == std::string::npos);  // only on request
+  char uf1[64];
+  std::snprintf(uf1, sizeof uf1, "\"uf1\": %.6f", r.pooled.uf1);
+  CHECK(metrics.find(uf1) != std::string::npos);
+  std::string megc = slurp(a / "megc_log.txt");
+  CHECK(megc.rfind("casme2 sub01\n", 0) == 0);
+  CHECK(std::count(megc.begin(), megc.end(), '\n') == 4 + 24);
+  img::Image cm = img::load((a / "confusion.png").string());
+  CHECK(cm.width > 200);
+  img::Image cv = img::load((a / "curves.png").string());
+  CHECK(cv.width > 400);
+  CHECK(slurp(a / "config.json").find("\"version\"") != std::string::npos);
+
+  // Interrupted run: fold 2 and 4 in one invocation, a half-written fold 1 (no done.json), then resume.
+  fs::path b = fresh_dir("resumed");
+  RunOptions ob = tiny_options(b.string());
+  ob.only_folds = {2, 4};
+  RunResult rb = run_training(ds, ob);
+  CHECK_FALSE(rb.complete);
+  CHECK(rb.trained == 2);
+  CHECK_FALSE(fs::exists(b / "metrics.json"));
+  fs::create_directories(b / "fold_01");
+  std::ofstream(b / "fold_01" / "log.csv") << "epoch,garbage\n1,2\n";
+  ob.only_folds.clear();
+  RunResult rc = run_training(ds, ob);
+  REQUIRE(rc.complete);
+  CHECK(rc.resumed == 2);
+  CHECK(rc.trained == 2);
+  CHECK(slurp(b / "metrics.json") == metrics);
+  CHECK(slurp(b / "megc_log.txt") == megc);
+  CHECK(slurp(b / "predictions.csv") == slurp(a / "predictions.csv"));
+  // A rerun of a finished folder trains nothing and rewrites the same report.
+  RunResult rd = run_training(ds, ob);
+  CHECK(rd.trained == 0);
+  CHECK(rd.resumed == 4);
+  CHECK(slurp(b / "metrics.json") == metrics);
+  // Other settings in the same folder are refused.
+  RunOptions other = tiny_options(b.string());
+  other.train.epochs = 7;
+  CHECK_THROWS_WITH_AS(run_training(ds, other), doctest::Contains("other settings"), std::runtime_error);
+  fs::remove_all(a), fs::remove_all(b);
+}
+
+TEST_CASE("a non-finite loss stops its fold with a message naming fold, epoch, step, lr and loss; the run goes on") {
+  set_num_threads(2);
+  data::FlowDataset ds = tiny_corpus();
+  std::vector<std::string> subj;
+  for (auto& s : ds.samples) subj.push_back(s.subject);
+  // An exploding learning rate: after the first update the loss is infinite or NaN.
+  TrainOptions t = tiny_options("").train;
+  t.lr = 1e30f;
+  t.schedule = "constant";
+  t.epochs = 2;
+  FoldOutcome f = train_fold(ds, loso_split(subj)[0], t, 1, "X");
+  CHECK(f.failed);
+  CHECK(f.failure.find("fold X: loss is") != std::string::npos);
+  CHECK(f.failure.find("at epoch 1, step 2/3") != std::string::npos);
+  CHECK(f.failure.find("lr 1e+30") != std::string::npos);
+  CHECK(f.model == nullptr);
+
+  // In a run every fold fails on its own; each is marked, the report still comes out.
+  fs::path d = fresh_dir("nan");
+  RunOptions o = tiny_options(d.string());
+  o.train = t;
+  RunResult r = run_training(ds, o);
+  REQUIRE(r.complete);
+  CHECK(r.failed == 4);
+  for (int i = 1; i <= 4; ++i) {
+    std::string done = slurp(d / ("fold_0" + std::to_string(i)) / "done.json");
+    CHECK(done.find("\"status\": \"failed\"") != std::string::npos);
+    CHECK(done.find("fold " + std::to_string(i) + "/4 (casme2/sub0" + std::to_string(i) + "): loss is") != std::string::npos);
+    CHECK_FALSE(fs::exists(d / ("fold_0" + std::to_string(i)) / "model.safetensors"));
+  }
+  std::string m = slurp(d / "metrics.json");
+  CHECK(m.find("\"folds_failed\": 4") != std::string::npos);
+  CHECK(m.find("\"clips_scored\": 0") != std::string::npos);
+  CHECK(m.find("\"clips_missing_from_failed_folds\": 24") != std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST_CASE("k-fold with validation selection, early stopping and the labelled best-test score") {
+  set_num_threads(2);
+  data::FlowDataset ds = tiny_corpus();
+  fs::path d = fresh_dir("kfold");
+  RunOptions o = tiny_options(d.string());
+  o.split = "kfold";
+  o.kfold = 2;
+  o.val_fraction = 0.5;  // one of the two training subjects of each fold validates
+  o.train.select = "val";
+  o.train.patience = 2;
+  o.report_best_test = true;
+  RunResult r = run_training(ds, o);
+  REQUIRE(r.complete);
+  CHECK(r.folds == 2);
+  CHECK(r.pooled.n == 24);
+  for (int i = 1; i <= 2; ++i) {
+    std::string done = slurp(d / ("fold_0" + std::to_string(i)) / "done.json");
+    CHECK(done.find("\"train\": 6") != std::string::npos);  // 1 subject x 6 clips trains
+    CHECK(done.find("\"val\": 6") != std::string::npos);
+    CHECK(done.find("\"test\": 12") != std::string::npos);
+    const int sel = std::atoi(done.substr(done.find("\"selected_epoch\": ") + 18).c_str());
+    const int ran = std::atoi(done.substr(done.find("\"epochs_run\": ") + 14).c_str());
+    CHECK(sel >= 1);
+    CHECK(sel <= ran);
+    CHECK((ran == 10 || ran - sel == 2));  // the whole budget, or stopped 2 epochs after the best
+  }
+  std::string m = slurp(d / "metrics.json");
+  CHECK(m.find("\"best_test_epoch_TEST_SELECTED\"") != std::string::npos);
+  CHECK(m.find("TEST-SELECTED, optimistic") != std::string::npos);
+  CHECK(slurp(d / "summary.txt").find("TEST-SELECTED") != std::string::npos);
+  CHECK(m.find("\"selection\": \"best validation UF1") != std::string::npos);
+  fs::remove_all(d);
+}

@@ -1,0 +1,82 @@
+// Training one fold: mini-batches of (u, v, os) flow images, flip augmentation, AdamW with a warm-up +
+// cosine schedule, class-balanced loss or sampling, a NaN/inf guard, and model selection (the last
+// epoch of a fixed budget by default; optionally the best epoch on a validation split of training
+// subjects, with early stopping). Everything random is drawn from generators seeded by the fold seed,
+// so one fold gives the same result whether it runs alone or inside a whole LOSO run.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/ahmsa_net.h"
+#include "train/data/flow_dataset.h"
+#include "train/splits.h"
+
+namespace ahmsa::train {
+
+struct TrainOptions {
+  AhmsaConfig model;               // classes is set from the dataset by the caller
+  std::string optimizer = "adamw"; // adamw | adam | sgd (momentum 0.9)
+  float lr = 1e-3f;                // peak learning rate
+  float weight_decay = 0.05f;      // decoupled for AdamW, L2 for Adam/SGD
+  std::string schedule = "cosine"; // cosine (linear warm-up, then cosine to min_lr) | constant | onecycle
+  float warmup_epochs = 2.f;       // cosine only
+  float min_lr = 1e-5f;            // cosine only
+  int epochs = 30;
+  int batch_size = 32;
+  bool class_balanced_loss = false;  // cross-entropy weights N / (K n_c) over the training fold
+  bool balanced_sampling = false;    // each batch slot: a class uniformly, then a clip of it
+  float label_smoothing = 0.f;
+  bool flip = true;                  // random horizontal flip with u -> 1 - u (see flip_flow_image)
+  // Model selection. "last": the last epoch (clean protocol). "val": the epoch with the best UF1 on
+  // the fold's validation subjects (fold.val must be non-empty), early-stopped after `patience`
+  // epochs without improvement (0 = run the whole budget).
+  std::string select = "last";
+  int patience = 0;
+  int eval_batch = 128;
+};
+
+// One epoch's numbers. The test columns are for curves only; they never select the reported model
+// (the report can show a best-test-epoch score on request, always labelled as such).
+struct EpochStats {
+  int epoch = 0;  // 1-based
+  double lr = 0, train_loss = 0, train_acc = 0;
+  double val_loss = -1, val_uf1 = -1;  // -1: no validation split
+  double test_loss = -1, test_acc = -1, test_uf1 = -1;
+  double seconds = 0;
+  std::vector<int> test_pred;  // this epoch's predictions on the test samples (curves, labelled best-test score)
+};
+
+struct FoldOutcome {
+  bool failed = false;
+  std::string failure;                   // fold, epoch, step, lr and loss when the loss went non-finite
+  int selected_epoch = 0;                // 1-based; the epoch whose model and predictions are reported
+  std::vector<int> pred;                 // per test sample, in fold.test order
+  std::vector<std::vector<float>> prob;  // class probabilities, same order
+  std::vector<EpochStats> curve;
+  std::shared_ptr<AhmsaNet> model;       // the selected model (null when failed)
+};
+
+// Called after every optimisation step: (epoch 1-based, step within epoch 1-based, steps per epoch, loss).
+using StepCallback = std::function<void(int, int, int, double)>;
+
+FoldOutcome train_fold(const data::FlowDataset& ds, const Fold& fold, const TrainOptions& o, uint64_t fold_seed,
+                       const std::string& fold_label = "", const StepCallback& on_step = nullptr);
+
+// Softmax probabilities of the model (eval mode) for the given samples, batched.
+std::vector<std::vector<float>> predict_proba(AhmsaNet& model, const data::FlowDataset& ds, const std::vector<int>& idx,
+                                              int batch = 128);
+int argmax(const std::vector<float>& p);
+
+// The horizontal mirror of one CHW (u, v, os) image in place. Mirroring x negates the horizontal
+// flow: u -> -u. The stored u is min-max normalised, u' = (u - min)/(max - min), and the normalised
+// value of -u is (max - u)/(max - min) = 1 - u'. So the flipped image has u' -> 1 - u' (a constant
+// channel, stored as 0, stays 0); v is unchanged; the strain magnitude is invariant under the mirror.
+void flip_flow_image(float* chw, int size);
+
+// The per-class training weights N / (K n_c) (1 for a class with no training sample).
+std::vector<float> class_balanced_weights(const std::vector<int>& labels, int classes);
+
+}  // namespace ahmsa::train
