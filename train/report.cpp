@@ -29,17 +29,6 @@ MetricsBlock compute_metrics(const data::FlowDataset& ds, const std::vector<int>
   return m;
 }
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if (c == '\n') o += "\\n";
-    else if ((unsigned char)c < 0x20) o += ' ';
-    else o += c;
-  }
-  return o;
-}
-
 std::string json_number(double v) {
   if (!std::isfinite(v)) return "null";
   char b[64];

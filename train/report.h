@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "train/data/flow_dataset.h"
+#include "train/data/table.h"
 #include "train/metrics.h"
 
 namespace ahmsa::train {
@@ -25,7 +26,7 @@ MetricsBlock compute_metrics(const data::FlowDataset& ds, const std::vector<int>
 // Numbers printed with fixed precision so that equal results give byte-identical files.
 std::string metrics_block_json(const MetricsBlock& m, const std::vector<std::string>& class_names, int indent);
 std::string scores_json(const Scores& s, const Confusion& c, const std::vector<std::string>& class_names, int indent);
-std::string json_escape(const std::string& s);
+using data::json_escape;  // train/data/table.h
 std::string json_number(double v);  // "%.6f", or null for non-finite
 
 // The chance levels of a label distribution: a uniform random guess has expected accuracy and UAR

@@ -25,17 +25,6 @@ static const std::vector<std::string> kManifestHeader = {
     "dataset", "subject", "clip",   "label",  "emotion", "onset", "apex",  "offset", "apex_estimated", "file",
     "crop_x",  "crop_y",  "crop_w", "crop_h", "u_min",   "u_max", "v_min", "v_max",  "os_max"};
 
-static std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\', o += c;
-    else if (c == '\n') o += "\\n";
-    else if ((unsigned char)c < 0x20) o += ' ';
-    else o += c;
-  }
-  return o;
-}
-
 static const char* crop_name(CropMode m) { return m == CropMode::None ? "none" : m == CropMode::Detect ? "detect" : "boxes"; }
 
 // Every parameter that changes the cached values, as one line; a cache made with another one is refused.

@@ -465,4 +465,15 @@ int find_column(const std::vector<std::string>& header, const std::vector<std::s
   return -1;
 }
 
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\', o += c;
+    else if (c == '\n') o += "\\n";
+    else if ((unsigned char)c < 0x20) o += ' ';
+    else o += c;
+  }
+  return o;
+}
+
 }  // namespace ahmsa::data

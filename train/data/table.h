@@ -38,4 +38,8 @@ int find_header_row(const Table& t, const std::vector<std::string>& required);
 // Column whose normalised header equals one of `aliases` (first alias wins), or -1.
 int find_column(const std::vector<std::string>& header, const std::vector<std::string>& aliases);
 
+// A string as the inside of a JSON string literal (quotes, backslashes, newlines escaped; other
+// control characters become spaces). Shared by the manifest and report writers.
+std::string json_escape(const std::string& s);
+
 }  // namespace ahmsa::data
