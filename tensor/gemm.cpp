@@ -170,26 +170,20 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
 }
 
-// The blocked loops; `tid`/`nt` split the work when several threads share the packed panels.
+// The blocked loops on one thread: B panel (KC×NC) → A block (MC×KC) → B strip → A strip.
 void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc, float* pa, float* pb, int tid,
-                  int nt, bool threaded) {
+                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc, float* pa, float* pb) {
   for (int64_t j0 = 0; j0 < N; j0 += NC) {
     int64_t nc = std::min(NC, N - j0), nstrips = (nc + NR - 1) / NR;
     for (int64_t p0 = 0; p0 < K; p0 += KC) {
       int64_t kc = std::min(KC, K - p0);
       float b_eff = p0 == 0 ? beta : 1.f;
-      // Pack B cooperatively.
-      int64_t s0 = nstrips * tid / nt, s1 = nstrips * (tid + 1) / nt;
-      pack_b(tb, B, ldb, p0, kc, j0, nc, pb, s0, s1);
-      if (threaded) parallel_barrier();
+      pack_b(tb, B, ldb, p0, kc, j0, nc, pb, 0, nstrips);
       for (int64_t i0 = 0; i0 < M; i0 += MC) {
         int64_t mc = std::min(MC, M - i0), mstrips = (mc + MR - 1) / MR;
-        int64_t a0 = mstrips * tid / nt, a1 = mstrips * (tid + 1) / nt;
-        pack_a(ta, A, lda, i0, mc, p0, kc, pa, a0, a1);
-        if (threaded) parallel_barrier();
-        // Each thread takes a contiguous range of B strips (its C columns) for this A block.
-        for (int64_t js = s0; js < s1; ++js) {
+        pack_a(ta, A, lda, i0, mc, p0, kc, pa, 0, mstrips);
+        // The B strip (16 KB) stays in L1 while the A strips (from the L2-resident block) pass.
+        for (int64_t js = 0; js < nstrips; ++js) {
           int64_t j = j0 + js * NR;
           int nr = int(std::min<int64_t>(NR, N - j));
           for (int64_t is = 0; is < mstrips; ++is) {
@@ -198,7 +192,6 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
             g_kernel(kc, pa + is * kc * MR, pb + js * kc * NR, C + i * ldc + j, ldc, alpha, b_eff, mr, nr);
           }
         }
-        if (threaded) parallel_barrier();  // pa is overwritten by the next block
       }
     }
   }
@@ -224,26 +217,33 @@ void sgemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return scale_c(M, N, beta, C, ldc);
   Buffers& buf = local_buffers();
-  gemm_blocked(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, buf.a, buf.b, 0, 1, false);
+  gemm_blocked(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, buf.a, buf.b);
 }
 
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return scale_c(M, N, beta, C, ldc);
-  int nt = num_threads();
-  // Threads split the B strips (columns of C); too few columns or too little work: one thread.
-  if (nt <= 1 || in_parallel_region() || double(M) * N * K < 2e5 || N < 2 * NR)
+  if (num_threads() <= 1 || in_parallel_region() || double(M) * N * K < 2e5)
     return sgemm_serial(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  // Shared packed B so all threads read one copy; each thread packs part of it.
-  static thread_local std::vector<float> shared_b;
-  static thread_local std::vector<float> shared_a;
-  shared_b.resize(size_t(KC * NC) + 16);
-  shared_a.resize(size_t(MC * KC) + 16);
-  float* pb = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(shared_b.data()) + 63) & ~uintptr_t(63));
-  float* pa = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(shared_a.data()) + 63) & ~uintptr_t(63));
-  parallel_region([&](int tid, int n) {
-    gemm_blocked(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, pa, pb, tid, n, true);
+  // Each thread computes its own block of C (a range of NR-wide column strips, or of MR-high row
+  // strips) as an independent serial product with its own packing buffers: no barrier inside the
+  // product, so on a busy machine a descheduled thread delays only its own share (with shared
+  // packed panels and a barrier per block, a 1024³ product on 2 loaded cores fell from ~120 to
+  // ~7 GFLOP/s). The operand that is not split is packed by every thread; splitting the longer of
+  // M and N keeps that duplicated packing the smaller one. Strip-aligned splits keep every
+  // element's summation order, so the result equals sgemm_serial's bit for bit.
+  const bool split_n = N >= M;
+  const int64_t strip = split_n ? NR : MR, strips = ((split_n ? N : M) + strip - 1) / strip;
+  if (strips < 2) return sgemm_serial(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  parallel_for(0, strips, 1, [&](int64_t lo, int64_t hi) {
+    if (split_n) {
+      int64_t j0 = lo * NR, j1 = std::min(N, hi * NR);
+      sgemm_serial(ta, tb, M, j1 - j0, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
+    } else {
+      int64_t i0 = lo * MR, i1 = std::min(M, hi * MR);
+      sgemm_serial(ta, tb, i1 - i0, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc, ldc);
+    }
   });
 }
 
