@@ -1,8 +1,11 @@
 // Matrix products: matmul (plain and batched) and linear layers.
+#include <algorithm>
+
 #include "autograd/op_util.h"
 #include "autograd/ops.h"
 #include "tensor/gemm.h"
 #include "tensor/kernels.h"
+#include "tensor/parallel.h"
 
 namespace ahmsa {
 using namespace detail;
@@ -46,8 +49,9 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   Tensor y = Tensor::empty(out_shape);
   if (b.defined()) {  // start from the bias, then accumulate the product
     Tensor bc = in(b);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t o = 0; o < out_f; ++o) y.data()[r * out_f + o] = bc.data()[o];
+    parallel_for(0, rows, 256, [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) std::copy_n(bc.data(), out_f, y.data() + r * out_f);
+    });
   }
   sgemm(false, true, rows, out_f, in_f, 1.f, xc.data(), in_f, wc.data(), in_f, b.defined() ? 1.f : 0.f, y.data(), out_f);
   bool gx_need = x.requires_grad(), gw_need = w.requires_grad(), gb_need = b.defined() && b.requires_grad();

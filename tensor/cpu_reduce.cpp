@@ -9,6 +9,19 @@
 namespace ahmsa::cpu {
 
 void sum_mid(const float* x, float* y, int64_t outer, int64_t R, int64_t inner) {
+  if (outer < num_threads() && inner >= 64 && R * inner >= (1 << 15)) {
+    // Few long sums (e.g. a bias gradient: one sum over all rows): split the columns instead.
+    parallel_for(0, inner, 32, [&](int64_t lo, int64_t hi) {
+      for (int64_t o = 0; o < outer; ++o) {
+        float* yo = y + o * inner;
+        const float* xo = x + o * R * inner;
+        std::fill(yo + lo, yo + hi, 0.f);
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t i = lo; i < hi; ++i) yo[i] += xo[r * inner + i];
+      }
+    });
+    return;
+  }
   parallel_for(0, outer, std::max<int64_t>(1, 4096 / std::max<int64_t>(R * inner, 1)), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o) {
       float* yo = y + o * inner;

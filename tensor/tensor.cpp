@@ -8,6 +8,7 @@
 #include "autograd/autograd.h"
 #include "tensor/allocator.h"
 #include "tensor/device.h"
+#include "tensor/parallel.h"
 
 namespace ahmsa {
 
@@ -111,21 +112,29 @@ static void gather_strided(const Tensor& src, float* dst) {
     return;
   }
   const float* base = src.data();
-  int64_t inner = sh[nd - 1], istride = st[nd - 1];
-  std::vector<int64_t> idx(nd, 0);
-  for (int64_t out = 0; out < n; out += inner) {
-    int64_t off = 0;
-    for (int64_t i = 0; i < nd - 1; ++i) off += idx[i] * st[i];
-    const float* p = base + off;
-    if (istride == 1)
-      std::memcpy(dst + out, p, size_t(inner) * sizeof(float));
-    else
-      for (int64_t j = 0; j < inner; ++j) dst[out + j] = p[j * istride];
-    for (int64_t i = nd - 2; i >= 0; --i) {
-      if (++idx[i] < sh[i]) break;
-      idx[i] = 0;
+  const int64_t inner = sh[nd - 1], istride = st[nd - 1], rows = n / std::max<int64_t>(inner, 1);
+  // Rows of the last dimension are independent: threads take contiguous ranges of them.
+  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t lo, int64_t hi) {
+    std::vector<int64_t> idx(size_t(nd), 0);
+    for (int64_t i = nd - 2, rem = lo; i >= 0; --i) {  // multi-index of row `lo`
+      idx[size_t(i)] = rem % sh[i];
+      rem /= sh[i];
     }
-  }
+    for (int64_t r = lo; r < hi; ++r) {
+      int64_t off = 0;
+      for (int64_t i = 0; i < nd - 1; ++i) off += idx[size_t(i)] * st[i];
+      const float* p = base + off;
+      float* d = dst + r * inner;
+      if (istride == 1)
+        std::memcpy(d, p, size_t(inner) * sizeof(float));
+      else
+        for (int64_t j = 0; j < inner; ++j) d[j] = p[j * istride];
+      for (int64_t i = nd - 2; i >= 0; --i) {
+        if (++idx[size_t(i)] < sh[i]) break;
+        idx[size_t(i)] = 0;
+      }
+    }
+  });
 }
 
 std::vector<float> Tensor::to_vector() const {
