@@ -1,6 +1,7 @@
 // Dense optical flow between two frames (onset -> apex), the optical strain derived from it, and the
 // (u, v, os) image that AHMSA-Net takes as input. No OpenCV: OpenCV is only the cross-check
-// (tests/test_flow_opencv.cpp, tools/bench_flow_opencv.cpp). Algorithms and measured accuracy: docs/FLOW.md.
+// (flow/opencv_reference.h, used by tests/test_flow_opencv.cpp and `ahmsa bench flow`).
+// Algorithms and measured accuracy: docs/FLOW.md.
 //
 // Conventions: a flow field holds, for every pixel x of the first frame I0, the displacement (u, v) in
 // pixels such that I0(x) ~ I1(x + (u, v)); u along columns (x, to the right), v along rows (y, down).

@@ -12,21 +12,13 @@
 #include <vector>
 
 #include "flow/flow.h"
+#include "flow/opencv_reference.h"
 #include "flow/synthetic.h"
 #include "tools/command.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-namespace ahmsa::bench_flow {
-#ifdef AHMSA_HAVE_OPENCV
-// tools/bench_flow_opencv.cpp
-flow::FlowField opencv_tvl1(const img::Image& I0, const img::Image& I1, const flow::TVL1Params& p);
-flow::FlowField opencv_farneback(const img::Image& I0, const img::Image& I1, const flow::FarnebackParams& p);
-void opencv_set_threads(int n);
-#endif
-}  // namespace ahmsa::bench_flow
 
 namespace ahmsa::cli {
 
@@ -126,27 +118,27 @@ static int bench_flow_main(const Args& a) {
   std::vector<Entry> entries = {
       {"tvl1 ipol", [&](auto& x, auto& y) { return flow::tvl1(x, y, ipol); }
 #ifdef AHMSA_HAVE_OPENCV
-       , [&](auto& x, auto& y) { return bench_flow::opencv_tvl1(x, y, ipol); }
+       , [&](auto& x, auto& y) { return flow::opencv_reference::tvl1(x, y, ipol); }
 #endif
       },
       {"tvl1 opencv", [&](auto& x, auto& y) { return flow::tvl1(x, y, ocv); }
 #ifdef AHMSA_HAVE_OPENCV
-       , [&](auto& x, auto& y) { return bench_flow::opencv_tvl1(x, y, ocv); }
+       , [&](auto& x, auto& y) { return flow::opencv_reference::tvl1(x, y, ocv); }
 #endif
       },
       {"farneback opencv", [&](auto& x, auto& y) { return flow::farneback(x, y, fb); }
 #ifdef AHMSA_HAVE_OPENCV
-       , [&](auto& x, auto& y) { return bench_flow::opencv_farneback(x, y, fb); }
+       , [&](auto& x, auto& y) { return flow::opencv_reference::farneback(x, y, fb); }
 #endif
       },
       {"farneback sample", [&](auto& x, auto& y) { return flow::farneback(x, y, fbs); }
 #ifdef AHMSA_HAVE_OPENCV
-       , [&](auto& x, auto& y) { return bench_flow::opencv_farneback(x, y, fbs); }
+       , [&](auto& x, auto& y) { return flow::opencv_reference::farneback(x, y, fbs); }
 #endif
       },
   };
 #ifdef AHMSA_HAVE_OPENCV
-  bench_flow::opencv_set_threads(threads);
+  flow::opencv_reference::set_threads(threads);
 #endif
   for (const auto& e : entries) {
     if (!only.empty() && std::string(e.name).find(only) == std::string::npos) continue;

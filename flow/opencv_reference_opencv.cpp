@@ -1,12 +1,12 @@
-// OpenCV side of `ahmsa bench flow`: cv::optflow::DualTVL1OpticalFlow and cv::calcOpticalFlowFarneback
-// run with the same parameters as ours on the same 8-bit-rounded frames.
+#include "flow/opencv_reference.h"
+
+#include <algorithm>
+
 #include <opencv2/core.hpp>
 #include <opencv2/optflow.hpp>
 #include <opencv2/video.hpp>
 
-#include "flow/flow.h"
-
-namespace ahmsa::bench_flow {
+namespace ahmsa::flow::opencv_reference {
 
 static cv::Mat to_u8(const img::Image& im) {
   const img::Image g = img::to_grey(im);
@@ -15,8 +15,8 @@ static cv::Mat to_u8(const img::Image& im) {
   return m;
 }
 
-static flow::FlowField from_mat(const cv::Mat& uv) {
-  flow::FlowField f(uv.cols, uv.rows);
+static FlowField from_mat(const cv::Mat& uv) {
+  FlowField f(uv.cols, uv.rows);
   for (int y = 0; y < uv.rows; ++y)
     for (int x = 0; x < uv.cols; ++x) {
       const auto v = uv.at<cv::Vec2f>(y, x);
@@ -25,10 +25,9 @@ static flow::FlowField from_mat(const cv::Mat& uv) {
   return f;
 }
 
-void opencv_set_threads(int n) { cv::setNumThreads(n); }
+void set_threads(int n) { cv::setNumThreads(n); }
 
-flow::FlowField opencv_tvl1(const img::Image& I0, const img::Image& I1, const flow::TVL1Params& p) {
-  // IPOL-style (no median, one block of iterations): OpenCV's inner x outer = our inner x outer.
+FlowField tvl1(const img::Image& I0, const img::Image& I1, const TVL1Params& p) {
   auto tv = cv::optflow::DualTVL1OpticalFlow::create(p.tau, p.lambda, p.theta, p.scales, p.warps, p.epsilon,
                                                      p.inner_iterations, p.outer_iterations, p.zoom, 0.0,
                                                      std::max(1, p.median_filter));
@@ -37,11 +36,11 @@ flow::FlowField opencv_tvl1(const img::Image& I0, const img::Image& I1, const fl
   return from_mat(uv);
 }
 
-flow::FlowField opencv_farneback(const img::Image& I0, const img::Image& I1, const flow::FarnebackParams& p) {
+FlowField farneback(const img::Image& I0, const img::Image& I1, const FarnebackParams& p) {
   cv::Mat uv;
   cv::calcOpticalFlowFarneback(to_u8(I0), to_u8(I1), uv, p.pyr_scale, p.levels, p.winsize, p.iterations, p.poly_n,
                                p.poly_sigma, p.gaussian_window ? cv::OPTFLOW_FARNEBACK_GAUSSIAN : 0);
   return from_mat(uv);
 }
 
-}  // namespace ahmsa::bench_flow
+}  // namespace ahmsa::flow::opencv_reference
