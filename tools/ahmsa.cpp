@@ -22,6 +22,34 @@ std::string option(const Args& a, const std::string& flag, const std::string& fa
   return *(it + 1);
 }
 
+// Parses all of `text` with `parse` (a std::sto* function), or throws naming the flag.
+template <class T, class F>
+static T parse_number(const std::string& flag, const std::string& text, F parse) {
+  size_t used = 0;
+  try {
+    T v = T(parse(text, &used));
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw std::invalid_argument("option " + flag + " needs a number, got '" + text + "'");
+}
+
+int option_int(const Args& a, const std::string& flag, int fallback) {
+  std::string v = option(a, flag);
+  return v.empty() ? fallback : parse_number<int>(flag, v, [](const std::string& t, size_t* n) { return std::stoi(t, n); });
+}
+
+uint64_t option_u64(const Args& a, const std::string& flag, uint64_t fallback) {
+  std::string v = option(a, flag);
+  return v.empty() ? fallback
+                   : parse_number<uint64_t>(flag, v, [](const std::string& t, size_t* n) { return std::stoull(t, n); });
+}
+
+double option_double(const Args& a, const std::string& flag, double fallback) {
+  std::string v = option(a, flag);
+  return v.empty() ? fallback : parse_number<double>(flag, v, [](const std::string& t, size_t* n) { return std::stod(t, n); });
+}
+
 Args positionals(const Args& a, const std::vector<std::string>& valued) {
   Args out;
   for (size_t i = 0; i < a.size(); ++i) {

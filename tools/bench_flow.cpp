@@ -86,14 +86,14 @@ void print_row(const char* who, const char* what, const Result& r) {
 }  // namespace
 
 static int bench_flow_main(const Args& a) {
-  int threads = std::stoi(option(a, "--threads", "0"));
+  int threads = option_int(a, "--threads", 0);
 #ifdef _OPENMP
   if (threads <= 0) threads = omp_get_max_threads();
 #else
   threads = 1;
 #endif
-  const int reps = std::max(1, std::stoi(option(a, "--reps", "3")));
-  const int size = std::stoi(option(a, "--size", "128"));
+  const int reps = std::max(1, option_int(a, "--reps", 3));
+  const int size = option_int(a, "--size", 128);
   const std::string only = option(a, "--only", "");  // e.g. "tvl1", "farneback", "tvl1 opencv"
   // shared/ sits beside the repository; `make bench` runs from the repository root.
   std::string shared = option(a, "--shared", "");

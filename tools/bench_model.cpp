@@ -30,8 +30,8 @@ static int bench_model(const Args& args) {
         "Times training steps (forward, cross-entropy, backward, AdamW) and batch-1 inference.\n");
     return 0;
   }
-  if (auto t = option(args, "--threads"); !t.empty()) set_num_threads(std::stoi(t));
-  int steps = std::stoi(option(args, "--steps", "10"));
+  if (int t = option_int(args, "--threads", 0); t > 0) set_num_threads(t);
+  int steps = option_int(args, "--steps", 10);
   std::vector<int> batches;
   {
     std::stringstream ss(option(args, "--batches", "64,256"));

@@ -221,10 +221,10 @@ int bench_ops(const Args& args) {
         "beside the machine's estimated fp32 peak.\n");
     return 0;
   }
-  if (auto t = option(args, "--threads"); !t.empty()) set_num_threads(std::stoi(t));
+  if (int t = option_int(args, "--threads", 0); t > 0) set_num_threads(t);
   const int threads = num_threads();
-  const int64_t batch = std::stoll(option(args, "--batch", "64"));
-  const int reps = std::max(1, std::stoi(option(args, "--reps", "10")));
+  const int64_t batch = option_int(args, "--batch", 64);
+  const int reps = std::max(1, option_int(args, "--reps", 10));
   std::vector<int64_t> sizes;
   {
     std::stringstream ss(option(args, "--sizes", "512,1024,2048"));

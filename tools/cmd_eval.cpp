@@ -31,6 +31,7 @@ const char* kEvalHelp =
 int cmd_eval(const cli::Args& a) {
   using cli::has_flag;
   using cli::option;
+  using cli::option_int;
   if (has_flag(a, "--help")) {
     std::printf("%s", kEvalHelp);
     return 0;
@@ -40,7 +41,7 @@ int cmd_eval(const cli::Args& a) {
   if (model_path.empty()) throw std::invalid_argument("--model FILE is required (ahmsa eval --help)");
   if (cache.empty() == folder.empty()) throw std::invalid_argument("give exactly one of --cache DIR or --flow-folder DIR --csv FILE");
   if (!folder.empty() && csv.empty()) throw std::invalid_argument("--flow-folder needs --csv FILE");
-  if (auto t = option(a, "--threads"); !t.empty()) set_num_threads(std::stoi(t));
+  if (int t = option_int(a, "--threads", 0); t > 0) set_num_threads(t);
   data::FlowDataset ds = cache.empty() ? data::load_flow_folder(folder, csv) : data::load_flow_cache(cache);
   SafetensorsFile st = read_safetensors(model_path);
   AhmsaConfig cfg = AhmsaNet::config_of(st);
@@ -65,7 +66,7 @@ int cmd_eval(const cli::Args& a) {
   for (size_t i = 0; i < ds.samples.size(); ++i)
     if (only.empty() || only.count(ds.samples[i].subject)) idx.push_back(int(i));
   if (idx.empty()) throw std::invalid_argument("no clip left to evaluate (check --subjects against the cache's subject ids)");
-  auto prob = train::predict_proba(net, ds, idx, std::stoi(option(a, "--batch", "128")));
+  auto prob = train::predict_proba(net, ds, idx, option_int(a, "--batch", 128));
   std::vector<int> pred;
   for (auto& p : prob) pred.push_back(train::argmax(p));
   train::MetricsBlock m = train::compute_metrics(ds, idx, pred, K);

@@ -38,23 +38,23 @@ static int flow_main(const Args& a) {
   flow::FlowOptions o;
   const std::string method = option(a, "--method", "tvl1");
   const std::string preset = option(a, "--preset", "");
-  const int threads = std::stoi(option(a, "--threads", "0"));
+  const int threads = option_int(a, "--threads", 0);
   if (method == "tvl1") {
     o.method = flow::Method::TVL1;
     if (preset == "" || preset == "ipol") o.tvl1 = flow::TVL1Params::ipol();
     else if (preset == "opencv") o.tvl1 = flow::TVL1Params::opencv();
     else throw std::invalid_argument("unknown TV-L1 preset '" + preset + "' (ipol or opencv)");
     auto& p = o.tvl1;
-    p.tau = std::stof(option(a, "--tau", std::to_string(p.tau)));
-    p.lambda = std::stof(option(a, "--lambda", std::to_string(p.lambda)));
-    p.theta = std::stof(option(a, "--theta", std::to_string(p.theta)));
-    p.scales = std::stoi(option(a, "--scales", std::to_string(p.scales)));
-    p.zoom = std::stof(option(a, "--zoom", std::to_string(p.zoom)));
-    p.warps = std::stoi(option(a, "--warps", std::to_string(p.warps)));
-    p.epsilon = std::stof(option(a, "--epsilon", std::to_string(p.epsilon)));
-    p.inner_iterations = std::stoi(option(a, "--inner", std::to_string(p.inner_iterations)));
-    p.outer_iterations = std::stoi(option(a, "--outer", std::to_string(p.outer_iterations)));
-    p.median_filter = std::stoi(option(a, "--median", std::to_string(p.median_filter)));
+    p.tau = option_double(a, "--tau", p.tau);
+    p.lambda = option_double(a, "--lambda", p.lambda);
+    p.theta = option_double(a, "--theta", p.theta);
+    p.scales = option_int(a, "--scales", p.scales);
+    p.zoom = option_double(a, "--zoom", p.zoom);
+    p.warps = option_int(a, "--warps", p.warps);
+    p.epsilon = option_double(a, "--epsilon", p.epsilon);
+    p.inner_iterations = option_int(a, "--inner", p.inner_iterations);
+    p.outer_iterations = option_int(a, "--outer", p.outer_iterations);
+    p.median_filter = option_int(a, "--median", p.median_filter);
     p.threads = threads;
   } else if (method == "farneback") {
     o.method = flow::Method::Farneback;
@@ -62,18 +62,18 @@ static int flow_main(const Args& a) {
     else if (preset == "sample") o.farneback = flow::FarnebackParams::opencv_sample();
     else throw std::invalid_argument("unknown Farneback preset '" + preset + "' (opencv or sample)");
     auto& p = o.farneback;
-    p.pyr_scale = std::stof(option(a, "--pyr-scale", std::to_string(p.pyr_scale)));
-    p.levels = std::stoi(option(a, "--levels", std::to_string(p.levels)));
-    p.winsize = std::stoi(option(a, "--winsize", std::to_string(p.winsize)));
-    p.iterations = std::stoi(option(a, "--iterations", std::to_string(p.iterations)));
-    p.poly_n = std::stoi(option(a, "--poly-n", std::to_string(p.poly_n)));
-    p.poly_sigma = std::stof(option(a, "--poly-sigma", std::to_string(p.poly_sigma)));
+    p.pyr_scale = option_double(a, "--pyr-scale", p.pyr_scale);
+    p.levels = option_int(a, "--levels", p.levels);
+    p.winsize = option_int(a, "--winsize", p.winsize);
+    p.iterations = option_int(a, "--iterations", p.iterations);
+    p.poly_n = option_int(a, "--poly-n", p.poly_n);
+    p.poly_sigma = option_double(a, "--poly-sigma", p.poly_sigma);
     p.gaussian_window = has_flag(a, "--gaussian");
     p.threads = threads;
   } else {
     throw std::invalid_argument("unknown flow method '" + method + "' (tvl1 or farneback)");
   }
-  const int size = std::stoi(option(a, "--size", "28"));
+  const int size = option_int(a, "--size", 28);
   if (size <= 0) throw std::invalid_argument("--size must be positive");
   const std::string strain = option(a, "--strain", "central");
   if (strain != "central" && strain != "forward") throw std::invalid_argument("--strain must be central or forward");

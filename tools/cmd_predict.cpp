@@ -54,13 +54,16 @@ img::Image channel_tile(const img::Image& uvos, int c) {
 int cmd_predict(const cli::Args& a) {
   using cli::has_flag;
   using cli::option;
+  using cli::option_double;
+  using cli::option_int;
+  using cli::option_u64;
   if (has_flag(a, "--help")) {
     std::printf("%s", kPredictHelp);
     return 0;
   }
   const std::string model_path = option(a, "--model");
   if (model_path.empty()) throw std::invalid_argument("--model FILE is required (ahmsa predict --help)");
-  if (auto t = option(a, "--threads"); !t.empty()) set_num_threads(std::stoi(t));
+  if (int t = option_int(a, "--threads", 0); t > 0) set_num_threads(t);
   const cli::Args pos = cli::positionals(a, {"--model", "--video", "--onset", "--apex", "--crop", "--cascade", "--margin",
                                              "--crop-size", "--method", "--viz", "--threads"});
   img::Image onset, apex;
@@ -83,7 +86,7 @@ int cmd_predict(const cli::Args& a) {
                                 std::to_string(apex.width) + "x" + std::to_string(apex.height));
 
   // Face crop, as `ahmsa prepare` does it: one box from the onset frame, used for both frames.
-  const int crop_size = std::stoi(option(a, "--crop-size", "128"));
+  const int crop_size = option_int(a, "--crop-size", 128);
   std::string crop = option(a, "--crop", "");
   std::string cascade = data::find_cascade(option(a, "--cascade"));
   if (crop.empty()) crop = data::have_face_detector() && !cascade.empty() ? "detect" : "none";
@@ -93,7 +96,7 @@ int cmd_predict(const cli::Args& a) {
     if (cascade.empty()) throw std::runtime_error("no face cascade found; give --cascade FILE or use --crop none");
     data::FaceBox face = data::detect_face(onset, cascade);
     if (face.empty()) throw std::runtime_error("no face found on the onset frame (" + what + "); use --crop none if it is a face crop");
-    data::FaceBox box = data::square_box(face, std::stof(option(a, "--margin", "0.1")), onset.width, onset.height);
+    data::FaceBox box = data::square_box(face, option_double(a, "--margin", 0.1), onset.width, onset.height);
     a0 = data::crop_face(onset, box, crop_size), a1 = data::crop_face(apex, box, crop_size);
     std::fprintf(stderr, "face: %dx%d at (%d, %d)\n", box.w, box.h, box.x, box.y);
   } else if (crop == "none") {

@@ -12,6 +12,9 @@ using namespace ahmsa;
 
 int cmd_prepare(const cli::Args& a) {
   using cli::option;
+  using cli::option_double;
+  using cli::option_int;
+  using cli::option_u64;
   if (cli::has_flag(a, "--help")) {
     std::printf(
         "usage: ahmsa prepare --dataset casme2|samm|smic|casme3|composite --root DIR [--annotations FILE] --out CACHE\n"
@@ -69,11 +72,11 @@ int cmd_prepare(const cli::Args& a) {
     else throw std::invalid_argument("--preset for farneback: opencv or sample");
   } else throw std::invalid_argument("--method: tvl1 or farneback");
   o.flow_preset = preset;
-  o.size = std::stoi(option(a, "--size", "28"));
-  o.crop_size = std::stoi(option(a, "--crop-size", "128"));
-  o.margin = std::stof(option(a, "--margin", "0.1"));
-  o.threads = std::stoi(option(a, "--threads", "0"));
-  o.limit = std::stoi(option(a, "--limit", "0"));
+  o.size = option_int(a, "--size", 28);
+  o.crop_size = option_int(a, "--crop-size", 128);
+  o.margin = option_double(a, "--margin", 0.1);
+  o.threads = option_int(a, "--threads", 0);
+  o.limit = option_int(a, "--limit", 0);
   o.write_raw = cli::has_flag(a, "--raw");
   o.progress = !quiet;
   o.cascade = option(a, "--cascade");

@@ -9,6 +9,9 @@ namespace {
 
 int cmd_synth(const ahmsa::cli::Args& a) {
   using ahmsa::cli::option;
+  using ahmsa::cli::option_double;
+  using ahmsa::cli::option_int;
+  using ahmsa::cli::option_u64;
   if (ahmsa::cli::has_flag(a, "--help")) {
     std::printf(
         "usage: ahmsa synth --out DIR [--subjects 20] [--clips-per-class 3] [--balance 1,1,1] [--seed 1]\n"
@@ -24,14 +27,14 @@ int cmd_synth(const ahmsa::cli::Args& a) {
   o.out_dir = option(a, "--out");
   if (o.out_dir.empty()) throw std::invalid_argument("--out DIR is required (ahmsa synth --help)");
   o.faces_dir = option(a, "--faces");
-  o.subjects = std::stoi(option(a, "--subjects", "20"));
-  o.clips_per_class = std::stoi(option(a, "--clips-per-class", "3"));
-  o.seed = std::stoull(option(a, "--seed", "1"));
-  o.amplitude = std::stof(option(a, "--amplitude", "1.0"));
-  o.distractors = std::stof(option(a, "--distractors", "1.0"));
-  o.size = std::stoi(option(a, "--size", "128"));
+  o.subjects = option_int(a, "--subjects", 20);
+  o.clips_per_class = option_int(a, "--clips-per-class", 3);
+  o.seed = option_u64(a, "--seed", 1);
+  o.amplitude = option_double(a, "--amplitude", 1.0);
+  o.distractors = option_double(a, "--distractors", 1.0);
+  o.size = option_int(a, "--size", 128);
   o.format = option(a, "--format", "jpg");
-  o.threads = std::stoi(option(a, "--threads", "0"));
+  o.threads = option_int(a, "--threads", 0);
   {
     std::stringstream ss(option(a, "--balance", "1,1,1"));
     std::string w;

@@ -64,6 +64,9 @@ std::vector<int> parse_int_list(const std::string& s) {
 int cmd_train(const cli::Args& a) {
   using cli::has_flag;
   using cli::option;
+  using cli::option_double;
+  using cli::option_int;
+  using cli::option_u64;
   if (has_flag(a, "--help")) {
     std::printf("%s", kTrainHelp);
     return 0;
@@ -74,31 +77,31 @@ int cmd_train(const cli::Args& a) {
   if (o.out_dir.empty()) throw std::invalid_argument("--out DIR is required (ahmsa train --help)");
   if (cache.empty() == folder.empty()) throw std::invalid_argument("give exactly one of --cache DIR or --flow-folder DIR --csv FILE");
   if (!folder.empty() && csv.empty()) throw std::invalid_argument("--flow-folder needs --csv FILE (the composite CSV)");
-  const int threads = std::stoi(option(a, "--threads", "0"));
+  const int threads = option_int(a, "--threads", 0);
   set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));
 
   o.split = option(a, "--split", "loso");
-  o.kfold = std::stoi(option(a, "--k", "5"));
-  o.test_fraction = std::stod(option(a, "--test-fraction", "0.2"));
+  o.kfold = option_int(a, "--k", 5);
+  o.test_fraction = option_double(a, "--test-fraction", 0.2);
   o.only_folds = parse_int_list(option(a, "--folds", ""));
-  o.seed = std::stoull(option(a, "--seed", "1"));
+  o.seed = option_u64(a, "--seed", 1);
   o.report_best_test = has_flag(a, "--report-best-test");
   o.progress = !has_flag(a, "--quiet");
   train::TrainOptions& t = o.train;
   t.select = option(a, "--select", "last");
-  o.val_fraction = std::stod(option(a, "--val-fraction", t.select == "val" ? "0.15" : "0"));
-  t.patience = std::stoi(option(a, "--patience", "0"));
-  t.epochs = std::stoi(option(a, "--epochs", "30"));
-  t.batch_size = std::stoi(option(a, "--batch", "32"));
+  o.val_fraction = option_double(a, "--val-fraction", t.select == "val" ? 0.15 : 0.0);
+  t.patience = option_int(a, "--patience", 0);
+  t.epochs = option_int(a, "--epochs", 30);
+  t.batch_size = option_int(a, "--batch", 32);
   t.optimizer = option(a, "--optimizer", "adamw");
-  t.lr = std::stof(option(a, "--lr", "0.001"));
-  t.weight_decay = std::stof(option(a, "--weight-decay", "0.05"));
+  t.lr = option_double(a, "--lr", 0.001);
+  t.weight_decay = option_double(a, "--weight-decay", 0.05);
   t.schedule = option(a, "--schedule", "cosine");
-  t.warmup_epochs = std::stof(option(a, "--warmup", "2"));
-  t.min_lr = std::stof(option(a, "--min-lr", "1e-5"));
+  t.warmup_epochs = option_double(a, "--warmup", 2);
+  t.min_lr = option_double(a, "--min-lr", 1e-5);
   t.class_balanced_loss = has_flag(a, "--balanced-loss");
   t.balanced_sampling = has_flag(a, "--balanced-sampling");
-  t.label_smoothing = std::stof(option(a, "--label-smoothing", "0"));
+  t.label_smoothing = option_double(a, "--label-smoothing", 0);
   t.flip = !has_flag(a, "--no-flip");
   t.model = AhmsaConfig::parse(option(a, "--config", ""));
   o.command_line = "ahmsa train";

@@ -1,6 +1,7 @@
 // The `ahmsa` command line is a set of subcommands; each tools/cmd_*.cpp registers its own
 // with a static AHMSA_COMMAND(...) and main() dispatches on the first argument.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -25,6 +26,11 @@ struct Registrar {
 bool has_flag(const Args& a, const std::string& flag);
 // Value after `flag` (e.g. "--size" "28"), or `fallback` when absent; throws when the value is missing.
 std::string option(const Args& a, const std::string& flag, const std::string& fallback = "");
+// Numeric option values, parsed whole: a missing or malformed number ("3x", "abc") throws an
+// error that names the flag and the text given.
+int option_int(const Args& a, const std::string& flag, int fallback);
+uint64_t option_u64(const Args& a, const std::string& flag, uint64_t fallback);
+double option_double(const Args& a, const std::string& flag, double fallback);
 // Arguments that are neither flags nor flag values; `valued` lists the flags that take a value.
 Args positionals(const Args& a, const std::vector<std::string>& valued);
 
