@@ -47,6 +47,12 @@ struct TVL1Params {
   int median_filter = 0;   // odd size of a median filter on u after every warp (0 or 1: none)
   bool normalize = false;  // stretch both images jointly to 0..255 first (IPOL's reference code does)
   int threads = 0;         // OpenMP threads, 0 = the OpenMP default
+  // How I1 and its gradient are sampled at x + u at every warp. BSpline: the interpolating cubic
+  // B-spline (the samples are first turned into spline coefficients by a recursive prefilter, Unser
+  // 1999) -- measured more accurate on the face cases (docs/FLOW.md). Bicubic: Keys' cubic
+  // convolution (a = -0.5), the IPOL article's choice. Both presets use BSpline.
+  enum class Interpolation { BSpline, Bicubic };
+  Interpolation interpolation = Interpolation::BSpline;
 
   static TVL1Params ipol();    // tau .25 lambda .15 theta .3, 5 scales, zoom .5, 5 warps, eps .01, 300 iter
   static TVL1Params opencv();  // as cv::optflow::DualTVL1OpticalFlow::create(): zoom .8, 30x10 iter, median 5

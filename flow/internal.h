@@ -69,4 +69,27 @@ inline void cubic_weights(float t, float w[4]) {
   w[3] = -a * (t3 - t2);
 }
 
+// Cubic B-spline interpolation. bspline_prefilter turns the w x h samples (row-major) into spline
+// coefficients in place (mirror-symmetric extension; float or double); then the value at x = i + t,
+// t in [0, 1), is sum_k w[k] c[mirror_index(i - 1 + k)] with w = bspline_weights(t), separably in x and y.
+template <class T>
+void bspline_prefilter(T* data, int w, int h);
+template <class T>
+inline void bspline_weights(T t, T w[4]) {
+  const T s = 1 - t, t2 = t * t, t3 = t2 * t, sixth = T(1) / 6;
+  w[0] = s * s * s * sixth;
+  w[1] = (3 * t3 - 6 * t2 + 4) * sixth;
+  w[2] = (-3 * t3 + 3 * t2 + 3 * t + 1) * sixth;
+  w[3] = t3 * sixth;
+}
+// Index i reflected into [0, n) about the first and last samples (period 2n - 2), as the prefilter assumes.
+inline int mirror_index(int i, int n) {
+  if (i >= 0 && i < n) return i;  // the common case, without the division
+  if (n == 1) return 0;
+  const int period = 2 * n - 2;
+  i %= period;
+  if (i < 0) i += period;
+  return i < n ? i : period - i;
+}
+
 }  // namespace ahmsa::flow::detail

@@ -115,6 +115,11 @@ img::Image face_crop(const std::string& shared_dir, int size) {
   return size > 0 ? img::resize_area(im, size, size) : im;
 }
 
+img::Image astronaut_face_crop(const std::string& shared_dir, int size) {
+  img::Image im = img::crop(img::load(shared_dir + "/data/faces/astronaut.png", 1), 148, 40, 156, 156);
+  return size > 0 ? img::resize_area(im, size, size) : im;
+}
+
 std::vector<Case> face_cases(const img::Image& hr, int size, float noise_sigma) {
   const int w = size, h = size;
   const float s = float(size) / 128.f;  // the cases are designed at 128 x 128

@@ -34,6 +34,10 @@ Pair make_pair(const img::Image& frame, const FlowField& motion, float noise_sig
 // The grey face of jesper_2.jpg: its Haar face box (219, 89, 317 x 317), area-resized to `size`
 // (0: the full 317 x 317 crop). `shared_dir` is the shared/ folder (AHMSA_SHARED_DIR in tests).
 img::Image face_crop(const std::string& shared_dir, int size = 128);
+// A second face for checks that should not hinge on one photo: astronaut.png (Eileen Collins, NASA,
+// public domain), grey, box (148, 40, 156 x 156): its Haar box (177, 66, 95 x 95) enlarged to take in hair
+// and chin; same `size` rule.
+img::Image astronaut_face_crop(const std::string& shared_dir, int size = 128);
 
 // Like make_pair, but rendered the way a camera sees a small motion: the motion (given at size x size)
 // is applied to the high-resolution frame `hr` and both frames are then area-resized to size x size,

@@ -8,7 +8,8 @@
 //   2. u = v + theta div p;
 //   3. p = (p + tau/theta grad u) / (1 + tau/theta |grad u|)   (projection step of Chambolle's dual)
 // The gradient is forward differences (0 on the last column / row) and div its negative adjoint.
-// Everything runs coarse to fine on a Gaussian pyramid with bicubic warping of I1 and its gradient.
+// Everything runs coarse to fine on a Gaussian pyramid; I1 and its gradient are warped with cubic
+// B-spline interpolation (or, selectable, Keys' bicubic convolution).
 #include <algorithm>
 #include <cmath>
 
@@ -43,11 +44,15 @@ void centred_gradient(const Plane& I, Plane& Ix, Plane& Iy) {
   }
 }
 
-// Samples I1, I1x, I1y at x + u with Keys' cubic convolution. Where x + u leaves the image (by more
-// than half a pixel) the gradient is set to 0, which removes the data term there (as IPOL does).
-void warp_three(const Plane& I1, const Plane& I1x, const Plane& I1y, const float* u1, const float* u2, float* I1w,
-                float* I1wx, float* I1wy, int y_begin, int y_end) {
-  const int W = I1.w, H = I1.h;
+// Samples I1, I1x, I1y (W x H) at x + u, either as cubic B-splines (the planes hold spline
+// coefficients, indices mirrored as the prefilter assumed) or with Keys' cubic convolution (the planes
+// hold the samples, indices clamped). Where x + u leaves the image (by more than half a pixel) the
+// gradient is set to 0, which removes the data term there (as IPOL does). TI is double for the B-spline
+// coefficients of I1 (see tvl1_level) and float otherwise.
+template <bool kBSpline, class TI>
+void warp_three(const TI* I1, const float* I1x, const float* I1y, int W, int H, const float* u1, const float* u2,
+                float* I1w, float* I1wx, float* I1wy, int y_begin, int y_end) {
+  auto index = [](int i, int n) { return kBSpline ? detail::mirror_index(i, n) : std::clamp(i, 0, n - 1); };
   for (int y = y_begin; y < y_end; ++y)
     for (int x = 0; x < W; ++x) {
       const size_t i = size_t(y) * W + x;
@@ -56,23 +61,30 @@ void warp_three(const Plane& I1, const Plane& I1x, const Plane& I1y, const float
       fx = std::clamp(fx, 0.f, float(W - 1));
       fy = std::clamp(fy, 0.f, float(H - 1));
       const int ix = std::min(int(fx), W - 1), iy = std::min(int(fy), H - 1);
-      float wx[4], wy[4];
-      detail::cubic_weights(fx - ix, wx);
-      detail::cubic_weights(fy - iy, wy);
-      int xs[4];
-      for (int k = 0; k < 4; ++k) xs[k] = std::clamp(ix - 1 + k, 0, W - 1);
-      float a = 0, ax = 0, ay = 0;
-      for (int j = 0; j < 4; ++j) {
-        const size_t ro = size_t(std::clamp(iy - 1 + j, 0, H - 1)) * W;
-        float ra = 0, rx = 0, ry = 0;
-        for (int k = 0; k < 4; ++k) {
-          ra += wx[k] * I1.d[ro + xs[k]];
-          rx += wx[k] * I1x.d[ro + xs[k]];
-          ry += wx[k] * I1y.d[ro + xs[k]];
-        }
-        a += wy[j] * ra, ax += wy[j] * rx, ay += wy[j] * ry;
+      TI wx[4], wy[4];  // in double for the B-spline: 1/6 and 4/6 are not exact in float
+      if constexpr (kBSpline) {
+        detail::bspline_weights<TI>(fx - ix, wx);
+        detail::bspline_weights<TI>(fy - iy, wy);
+      } else {
+        detail::cubic_weights(fx - ix, wx);
+        detail::cubic_weights(fy - iy, wy);
       }
-      I1w[i] = a;
+      int xs[4];
+      for (int k = 0; k < 4; ++k) xs[k] = index(ix - 1 + k, W);
+      TI a = 0;
+      float ax = 0, ay = 0;
+      for (int j = 0; j < 4; ++j) {
+        const size_t ro = size_t(index(iy - 1 + j, H)) * W;
+        TI ra = 0;
+        float rx = 0, ry = 0;
+        for (int k = 0; k < 4; ++k) {
+          ra += wx[k] * I1[ro + xs[k]];
+          rx += float(wx[k]) * I1x[ro + xs[k]];
+          ry += float(wx[k]) * I1y[ro + xs[k]];
+        }
+        a += wy[j] * ra, ax += float(wy[j]) * rx, ay += float(wy[j]) * ry;
+      }
+      I1w[i] = float(a);
       I1wx[i] = outside ? 0.f : ax;
       I1wy[i] = outside ? 0.f : ay;
     }
@@ -230,6 +242,18 @@ void tvl1_level(const Level& L, Plane& u1, Plane& u2, Plane* dual, const TVL1Par
   const size_t N = size_t(W) * H;
   Plane I1x, I1y;
   centred_gradient(L.I1, I1x, I1y);
+  // For the B-spline the warp samples spline coefficients. I1's are kept in double: in float, the
+  // spline would miss the samples by ~1e-5 grey levels, and in flat areas TV-L1 turns that residual
+  // into visible flow (identical 64 px frames gave up to 0.6 px); in double, the value at u = 0
+  // rounds back to exactly I1. The gradient only sets the slope of the linearisation: float is enough.
+  const bool bspline = p.interpolation == TVL1Params::Interpolation::BSpline;
+  std::vector<double> I1coef;
+  if (bspline) {
+    I1coef.assign(L.I1.d.begin(), L.I1.d.end());
+    detail::bspline_prefilter(I1coef.data(), W, H);
+    detail::bspline_prefilter(I1x.d.data(), W, H);
+    detail::bspline_prefilter(I1y.d.data(), W, H);
+  }
 
   // Per-warp constants of the thresholding step.
   std::vector<float> I1w(N), gx(N), gy(N), rho_c(N), inv_g2(N);
@@ -264,7 +288,12 @@ void tvl1_level(const Level& L, Plane& u1, Plane& u2, Plane* dual, const TVL1Par
     for (int warp = 0; warp < p.warps; ++warp) {
 #pragma omp for schedule(static)
       for (int y = 0; y < H; ++y) {
-        warp_three(L.I1, I1x, I1y, U1, U2, I1w.data(), gx.data(), gy.data(), y, y + 1);
+        if (bspline)
+          warp_three<true>(I1coef.data(), I1x.d.data(), I1y.d.data(), W, H, U1, U2, I1w.data(), gx.data(), gy.data(),
+                           y, y + 1);
+        else
+          warp_three<false>(L.I1.d.data(), I1x.d.data(), I1y.d.data(), W, H, U1, U2, I1w.data(), gx.data(),
+                            gy.data(), y, y + 1);
         for (size_t i = size_t(y) * W; i < size_t(y + 1) * W; ++i) {
           rho_c[i] = I1w[i] - gx[i] * U1[i] - gy[i] * U2[i] - I0[i];
           inv_g2[i] = 1.f / std::max(gx[i] * gx[i] + gy[i] * gy[i], 1e-10f);

@@ -191,7 +191,9 @@ TEST_CASE("describe() records the method and every parameter") {
   flow::FlowOptions o;
   CHECK(o.describe() ==
         "method=tvl1 tau=0.25 lambda=0.15 theta=0.3 scales=5 zoom=0.5 warps=5 epsilon=0.01 inner=1 outer=300 "
-        "median=0 normalize=0");
+        "median=0 normalize=0 interpolation=bspline");
+  o.tvl1.interpolation = flow::TVL1Params::Interpolation::Bicubic;
+  CHECK(o.describe().find("interpolation=bicubic") != std::string::npos);
   o.method = flow::Method::Farneback;
   CHECK(o.describe() ==
         "method=farneback pyr_scale=0.5 levels=5 winsize=13 iterations=10 poly_n=5 poly_sigma=1.1 window=box");

@@ -15,22 +15,23 @@ static const std::string kShared = AHMSA_SHARED_DIR;
 
 using flow::opencv_reference::set_threads;
 
-// Measured (docs/FLOW.md): ours is lower on 7 of the 8 face cases and on grove3; on bump_2px it is
-// 1% higher (0.0371 vs 0.0367 px), so the per-case bound allows 3% and the mean must be lower.
-TEST_CASE("TV-L1, OpenCV preset: our AEE <= OpenCV's (3% slack per case, lower on average), face cases and grove3") {
+// Measured (docs/FLOW.md, B-spline warping): ours is 5-24% lower on every face case of both faces
+// and 4% lower on grove3, so no slack is given.
+TEST_CASE("TV-L1, OpenCV preset: our AEE <= OpenCV's on every face case (two faces) and on grove3") {
   set_threads(2);
-  const img::Image hr = flow::synth::face_crop(kShared, 0);
   const auto p = flow::TVL1Params::opencv();
-  double sum_ours = 0, sum_theirs = 0;
-  for (const auto& c : flow::synth::face_cases(hr, 128, 1.0f)) {
-    const auto ours = flow::tvl1(c.pair.I0, c.pair.I1, p);
-    const auto theirs = flow::opencv_reference::tvl1(c.pair.I0, c.pair.I1, p);
-    const double eo = flow::flow_errors(ours, c.pair.truth, 4).aee, et = flow::flow_errors(theirs, c.pair.truth, 4).aee;
-    MESSAGE(c.name << ": AEE ours " << eo << " opencv " << et);
-    CHECK(eo <= 1.03 * et);
-    sum_ours += eo, sum_theirs += et;
+  for (const auto& [face, hr] : {std::pair{std::string("jesper_2"), flow::synth::face_crop(kShared, 0)},
+                                 std::pair{std::string("astronaut"), flow::synth::astronaut_face_crop(kShared, 0)}}) {
+    for (const auto& c : flow::synth::face_cases(hr, 128, 1.0f)) {
+      const auto ours = flow::tvl1(c.pair.I0, c.pair.I1, p);
+      const auto theirs = flow::opencv_reference::tvl1(c.pair.I0, c.pair.I1, p);
+      const double eo = flow::flow_errors(ours, c.pair.truth, 4).aee;
+      const double et = flow::flow_errors(theirs, c.pair.truth, 4).aee;
+      MESSAGE(face << " " << c.name << ": AEE ours " << eo << " opencv " << et);
+      CHECK(eo <= et);
+      CHECK(et > 0.01);  // OpenCV did produce a flow: a zero flow scores far worse than this on these cases
+    }
   }
-  CHECK(sum_ours < sum_theirs);
   img::Image g = img::resize_area(img::load(kShared + "/data/flow/grove3.png", 1), 160, 120);
   const auto gt = flow::resize_flow(flow::read_flo(kShared + "/data/flow/grove3.flo"), 160, 120, true);
   img::Image g0 = flow::warp_bicubic(g, gt);

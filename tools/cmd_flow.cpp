@@ -18,6 +18,7 @@ static const char* kFlowUsage =
     "  --viz flow.png            also write the Middlebury colour coding of the flow\n"
     "  --threads N               OpenMP threads (default: all)\n"
     "  TV-L1 overrides: --tau --lambda --theta --scales --zoom --warps --epsilon --inner --outer --median\n"
+    "                  --interp bspline|bicubic  (how I1 is sampled at each warp; default bspline)\n"
     "  Farneback overrides: --pyr-scale --levels --winsize --iterations --poly-n --poly-sigma --gaussian\n";
 
 static int flow_main(const Args& a) {
@@ -27,7 +28,7 @@ static int flow_main(const Args& a) {
   }
   const std::vector<std::string> valued = {"-o", "--method", "--preset", "--size", "--strain", "--flo", "--viz",
                                            "--threads", "--tau", "--lambda", "--theta", "--scales", "--zoom",
-                                           "--warps", "--epsilon", "--inner", "--outer", "--median", "--pyr-scale",
+                                           "--warps", "--epsilon", "--inner", "--outer", "--median", "--interp", "--pyr-scale",
                                            "--levels", "--winsize", "--iterations", "--poly-n", "--poly-sigma"};
   const Args pos = positionals(a, valued);
   const std::string out = option(a, "-o");
@@ -55,6 +56,10 @@ static int flow_main(const Args& a) {
     p.inner_iterations = option_int(a, "--inner", p.inner_iterations);
     p.outer_iterations = option_int(a, "--outer", p.outer_iterations);
     p.median_filter = option_int(a, "--median", p.median_filter);
+    const std::string interp = option(a, "--interp", "bspline");
+    if (interp == "bspline") p.interpolation = flow::TVL1Params::Interpolation::BSpline;
+    else if (interp == "bicubic") p.interpolation = flow::TVL1Params::Interpolation::Bicubic;
+    else throw std::invalid_argument("--interp must be bspline or bicubic, not '" + interp + "'");
     p.threads = threads;
   } else if (method == "farneback") {
     o.method = flow::Method::Farneback;
