@@ -496,13 +496,19 @@ Plane grey_plane(const img::Image& im, const char* what) {
   return p;
 }
 
-Plane gaussian_blur(const Plane& src, float sigma, int threads) {
-  if (sigma <= 0) return src;
+std::vector<float> gaussian_kernel(float sigma) {
   const int r = std::max(1, int(std::ceil(3 * sigma)));
   std::vector<float> k(2 * r + 1);
   float sum = 0;
   for (int i = -r; i <= r; ++i) sum += k[i + r] = std::exp(-0.5f * i * i / (sigma * sigma));
   for (auto& v : k) v /= sum;
+  return k;
+}
+
+Plane gaussian_blur(const Plane& src, float sigma, int threads) {
+  if (sigma <= 0) return src;
+  const std::vector<float> k = gaussian_kernel(sigma);
+  const int r = int(k.size()) / 2;
   const int W = src.w, H = src.h;
   Plane tmp(W, H), out(W, H);
   const int nt = W * H >= kMinParallelPixels ? thread_count(threads) : 1;
@@ -556,72 +562,6 @@ Plane resize_plane(const Plane& src, int w, int h) {
   return out;
 }
 
-
-// ---- cubic B-spline prefilter -------------------------------------------------------------------
-// Interpolation with the cubic B-spline beta3 needs coefficients c with sum_k c[k] beta3(i - k) = s[i]
-// at every sample, i.e. the samples filtered by 6 / (z + 4 + 1/z): one causal and one anti-causal
-// first-order recursion with the pole z = sqrt(3) - 2 and the gain (1 - z)(1 - 1/z) = 6 (Unser, "Splines:
-// a perfect fit for signal and image processing", 1999). The signal is extended by mirroring about the
-// first and last samples (c[-k] = c[k], c[n-1+k] = c[n-1-k]), so the sampler must mirror the same way.
-namespace {
-constexpr double kSplinePole = -0.2679491924311227;  // sqrt(3) - 2
-constexpr int kSplineHorizon = 24;                    // |z|^24 < 2e-14: the causal start sum is exact to float
-
-// Causal start value sum_{k >= 0} z^k c_ext[k] of a line of n values at stride `step`.
-template <class T>
-double causal_start(const T* c, int n, size_t step) {
-  const double z = kSplinePole;
-  if (n > kSplineHorizon) {  // the terms beyond the horizon are below float precision
-    double sum = c[0], zk = z;
-    for (int k = 1; k < kSplineHorizon; ++k, zk *= z) sum += zk * c[k * step];
-    return sum;
-  }
-  // Exact for the mirrored signal of period 2n - 2: one period, geometric tail folded in.
-  const int period = 2 * n - 2;
-  double sum = 0, zk = 1;
-  for (int k = 0; k < period; ++k, zk *= z) sum += zk * c[(k < n ? k : period - k) * step];
-  return sum / (1 - zk);  // zk = z^period here
-}
-}  // namespace
-
-template <class T>
-void bspline_prefilter(T* data, int W, int H) {
-  const double z = kSplinePole, gain = (1 - z) * (1 - 1 / z);
-  const T zt = T(z), end_gain = T(z / (z * z - 1));
-  auto row = [&](int y) { return data + size_t(y) * W; };
-  const double total_gain = (W > 1 ? gain : 1.0) * (H > 1 ? gain : 1.0);  // one gain per filtered direction
-  for (size_t i = 0; i < size_t(W) * H; ++i) data[i] = T(data[i] * total_gain);
-  // Along rows: each row is one line.
-  if (W > 1)
-    for (int y = 0; y < H; ++y) {
-      T* c = row(y);
-      c[0] = T(causal_start(c, W, 1));
-      for (int x = 1; x < W; ++x) c[x] += zt * c[x - 1];
-      c[W - 1] = end_gain * (c[W - 1] + zt * c[W - 2]);
-      for (int x = W - 2; x >= 0; --x) c[x] = zt * (c[x + 1] - c[x]);
-    }
-  // Along columns: the same recursions applied to whole rows at a time (contiguous, vectorisable).
-  if (H > 1) {
-    std::vector<T> first(W);
-    for (int x = 0; x < W; ++x) first[x] = T(causal_start(data + x, H, size_t(W)));
-    std::copy(first.begin(), first.end(), row(0));
-    for (int y = 1; y < H; ++y) {
-      T* c = row(y);
-      const T* prev = row(y - 1);
-      for (int x = 0; x < W; ++x) c[x] += zt * prev[x];
-    }
-    T* last = row(H - 1);
-    const T* before = row(H - 2);
-    for (int x = 0; x < W; ++x) last[x] = end_gain * (last[x] + zt * before[x]);
-    for (int y = H - 2; y >= 0; --y) {
-      T* c = row(y);
-      const T* next = row(y + 1);
-      for (int x = 0; x < W; ++x) c[x] = zt * (next[x] - c[x]);
-    }
-  }
-}
-template void bspline_prefilter<float>(float*, int, int);
-template void bspline_prefilter<double>(double*, int, int);
 
 }  // namespace detail
 }  // namespace ahmsa::flow

@@ -83,6 +83,24 @@ struct FarnebackParams {
 FlowField tvl1(const img::Image& I0, const img::Image& I1, const TVL1Params& p);
 FlowField farneback(const img::Image& I0, const img::Image& I1, const FarnebackParams& p);
 
+// ---- batches of pairs ----------------------------------------------------------------------------
+// TV-L1 for many pairs of one size at once (e.g. every clip of a dataset at the face-crop size).
+// Results equal flow::tvl1 on each pair up to float rounding (tests/test_flow_batch.cpp). A FlowError
+// names the pair when sizes differ or a frame is empty.
+// CPU: flow::tvl1 on each pair, the pairs spread over p.threads threads (each pair single-threaded).
+std::vector<FlowField> tvl1_batch(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1,
+                                  const TVL1Params& p);
+// NVIDIA GPU (built when nvcc is found): the whole batch in each kernel launch, one thread per pixel;
+// pairs stop iterating independently, as on the CPU. FlowError when the build has no CUDA or no GPU
+// is usable (tvl1_cuda_available says why). median_filter at most 7.
+std::vector<FlowField> tvl1_batch_cuda(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1,
+                                       const TVL1Params& p);
+bool tvl1_cuda_available(std::string* why = nullptr);
+// The GPU solver's schedule and step code (flow/tvl1_schedule.h) run by plain CPU loops, one thread:
+// how the GPU algorithm is tested on machines without a GPU. Slow; not meant for production use.
+std::vector<FlowField> tvl1_batch_emulated(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1,
+                                           const TVL1Params& p);
+
 struct FlowOptions {
   Method method = Method::TVL1;
   TVL1Params tvl1 = TVL1Params::ipol();

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "flow/flow.h"
+#include "flow/tvl1_steps.h"
 
 namespace ahmsa::flow::detail {
 
@@ -59,37 +60,33 @@ void median_rows(const float* src, float* dst, int W, int H, int k, int y_begin,
 // switch lets the tests and benches run the SSE2 path on an AVX2 machine). Evaluated once.
 bool cpu_has_avx2_fma();
 
-// Keys' cubic convolution weights (a = -0.5) for fractional offset t in [0, 1).
-inline void cubic_weights(float t, float w[4]) {
-  const float a = -0.5f;
-  float t2 = t * t, t3 = t2 * t;
-  w[0] = a * (t3 - 2 * t2 + t);
-  w[1] = (a + 2) * t3 - (a + 3) * t2 + 1;
-  w[2] = -(a + 2) * t3 + (2 * a + 3) * t2 - a * t;
-  w[3] = -a * (t3 - t2);
+// Interpolation helpers shared with the batched TV-L1 (defined in flow/tvl1_steps.h, host and device).
+inline void cubic_weights(float t, float w[4]) { batch::keys_weights(t, w); }  // Keys, a = -0.5
+using batch::bspline_weights;
+using batch::mirror_index;
+// Turns the w x h samples (row-major) into cubic B-spline coefficients in place (mirror-symmetric
+// extension; float or double): then the value at i + t, t in [0, 1), is
+// sum_k bspline_weights(t)[k] c[mirror_index(i - 1 + k)], separably in x and y.
+template <class T>
+void bspline_prefilter(T* data, int w, int h) {
+  const double gain = batch::prefilter_gain(w, h);
+  for (size_t i = 0; i < size_t(w) * h; ++i) data[i] = T(data[i] * gain);
+  for (int y = 0; y < h; ++y) batch::prefilter_line(data + size_t(y) * w, w, 1);
+  for (int x = 0; x < w; ++x) batch::prefilter_line(data + x, h, size_t(w));
 }
+// The Gaussian kernel of gaussian_blur: radius max(1, ceil(3 sigma)), 2r + 1 taps summing to 1.
+std::vector<float> gaussian_kernel(float sigma);
 
-// Cubic B-spline interpolation. bspline_prefilter turns the w x h samples (row-major) into spline
-// coefficients in place (mirror-symmetric extension; float or double); then the value at x = i + t,
-// t in [0, 1), is sum_k w[k] c[mirror_index(i - 1 + k)] with w = bspline_weights(t), separably in x and y.
-template <class T>
-void bspline_prefilter(T* data, int w, int h);
-template <class T>
-inline void bspline_weights(T t, T w[4]) {
-  const T s = 1 - t, t2 = t * t, t3 = t2 * t, sixth = T(1) / 6;
-  w[0] = s * s * s * sixth;
-  w[1] = (3 * t3 - 6 * t2 + 4) * sixth;
-  w[2] = (-3 * t3 + 3 * t2 + 3 * t + 1) * sixth;
-  w[3] = t3 * sixth;
-}
-// Index i reflected into [0, n) about the first and last samples (period 2n - 2), as the prefilter assumes.
-inline int mirror_index(int i, int n) {
-  if (i >= 0 && i < n) return i;  // the common case, without the division
-  if (n == 1) return 0;
-  const int period = 2 * n - 2;
-  i %= period;
-  if (i < 0) i += period;
-  return i < n ? i : period - i;
-}
+// What tvl1() and the batched solvers do before the pyramid: the grey planes of both frames, checked
+// for size, optionally stretched jointly to 0..255 (p.normalize); throws FlowError on bad parameters.
+void tvl1_check_params(const TVL1Params& p, const char* who);
+void tvl1_frames(const img::Image& I0, const img::Image& I1, const TVL1Params& p, Plane& P0, Plane& P1, const char* who);
+// Pyramid levels actually used for a w x h image: p.scales, capped so the coarsest diagonal stays
+// about 16 px (as IPOL); and the anti-aliasing blur before each downsampling.
+int tvl1_levels(int w, int h, const TVL1Params& p);
+// tvl1_frames for every pair of a batch, plus: as many second frames as first, all pairs one size.
+void batch_frames(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1, const TVL1Params& p,
+                  std::vector<Plane>& P0, std::vector<Plane>& P1, const char* who);
+inline float tvl1_pyramid_sigma(const TVL1Params& p) { return 0.6f * std::sqrt(1.f / (p.zoom * p.zoom) - 1.f); }
 
 }  // namespace ahmsa::flow::detail

@@ -15,6 +15,7 @@
 
 #include "flow/flow.h"
 #include "flow/internal.h"
+#include "flow/tvl1_steps.h"
 
 #ifdef AHMSA_FLOW_X86
 #include <immintrin.h>
@@ -25,70 +26,6 @@ namespace ahmsa::flow {
 using detail::Plane;
 
 namespace {
-
-// Central differences of an image (half the one-sided difference at the borders, i.e. edge replicate).
-void centred_gradient(const Plane& I, Plane& Ix, Plane& Iy) {
-  const int W = I.w, H = I.h;
-  Ix = Plane(W, H), Iy = Plane(W, H);
-  for (int y = 0; y < H; ++y) {
-    const float* r = I.row(y);
-    const float* up = I.row(std::max(y - 1, 0));
-    const float* dn = I.row(std::min(y + 1, H - 1));
-    float *gx = Ix.row(y), *gy = Iy.row(y);
-    if (W > 1) {
-      gx[0] = 0.5f * (r[1] - r[0]);
-      gx[W - 1] = 0.5f * (r[W - 1] - r[W - 2]);
-    }
-    for (int x = 1; x < W - 1; ++x) gx[x] = 0.5f * (r[x + 1] - r[x - 1]);
-    for (int x = 0; x < W; ++x) gy[x] = 0.5f * (dn[x] - up[x]);
-  }
-}
-
-// Samples I1, I1x, I1y (W x H) at x + u, either as cubic B-splines (the planes hold spline
-// coefficients, indices mirrored as the prefilter assumed) or with Keys' cubic convolution (the planes
-// hold the samples, indices clamped). Where x + u leaves the image (by more than half a pixel) the
-// gradient is set to 0, which removes the data term there (as IPOL does). TI is double for the B-spline
-// coefficients of I1 (see tvl1_level) and float otherwise.
-template <bool kBSpline, class TI>
-void warp_three(const TI* I1, const float* I1x, const float* I1y, int W, int H, const float* u1, const float* u2,
-                float* I1w, float* I1wx, float* I1wy, int y_begin, int y_end) {
-  auto index = [](int i, int n) { return kBSpline ? detail::mirror_index(i, n) : std::clamp(i, 0, n - 1); };
-  for (int y = y_begin; y < y_end; ++y)
-    for (int x = 0; x < W; ++x) {
-      const size_t i = size_t(y) * W + x;
-      float fx = x + u1[i], fy = y + u2[i];
-      const bool outside = fx < -0.5f || fx > W - 0.5f || fy < -0.5f || fy > H - 0.5f;
-      fx = std::clamp(fx, 0.f, float(W - 1));
-      fy = std::clamp(fy, 0.f, float(H - 1));
-      const int ix = std::min(int(fx), W - 1), iy = std::min(int(fy), H - 1);
-      TI wx[4], wy[4];  // in double for the B-spline: 1/6 and 4/6 are not exact in float
-      if constexpr (kBSpline) {
-        detail::bspline_weights<TI>(fx - ix, wx);
-        detail::bspline_weights<TI>(fy - iy, wy);
-      } else {
-        detail::cubic_weights(fx - ix, wx);
-        detail::cubic_weights(fy - iy, wy);
-      }
-      int xs[4];
-      for (int k = 0; k < 4; ++k) xs[k] = index(ix - 1 + k, W);
-      TI a = 0;
-      float ax = 0, ay = 0;
-      for (int j = 0; j < 4; ++j) {
-        const size_t ro = size_t(index(iy - 1 + j, H)) * W;
-        TI ra = 0;
-        float rx = 0, ry = 0;
-        for (int k = 0; k < 4; ++k) {
-          ra += wx[k] * I1[ro + xs[k]];
-          rx += float(wx[k]) * I1x[ro + xs[k]];
-          ry += float(wx[k]) * I1y[ro + xs[k]];
-        }
-        a += wy[j] * ra, ax += float(wy[j]) * rx, ay += float(wy[j]) * ry;
-      }
-      I1w[i] = float(a);
-      I1wx[i] = outside ? 0.f : ax;
-      I1wy[i] = outside ? 0.f : ay;
-    }
-}
 
 struct Level {
   Plane I0, I1;
@@ -240,8 +177,10 @@ AHMSA_TARGET_AVX2 void dual_avx2(const Fields& F, int y, float* ng) { dual_row(F
 void tvl1_level(const Level& L, Plane& u1, Plane& u2, Plane* dual, const TVL1Params& p, int nt) {
   const int W = L.I0.w, H = L.I0.h;
   const size_t N = size_t(W) * H;
-  Plane I1x, I1y;
-  centred_gradient(L.I1, I1x, I1y);
+  Plane I1x(W, H), I1y(W, H);
+  const batch::CentredGradient gradient{L.I1.d.data(), I1x.d.data(), I1y.d.data(), W, H};
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x) gradient(0, x, y);
   // For the B-spline the warp samples spline coefficients. I1's are kept in double: in float, the
   // spline would miss the samples by ~1e-5 grey levels, and in flat areas TV-L1 turns that residual
   // into visible flow (identical 64 px frames gave up to 0.6 px); in double, the value at u = 0
@@ -256,7 +195,7 @@ void tvl1_level(const Level& L, Plane& u1, Plane& u2, Plane* dual, const TVL1Par
   }
 
   // Per-warp constants of the thresholding step.
-  std::vector<float> I1w(N), gx(N), gy(N), rho_c(N), inv_g2(N);
+  std::vector<float> gx(N), gy(N), rho_c(N), inv_g2(N);
   // Dual variables: 0 at the start of every level, as in IPOL (carrying them over from the coarser
   // level, as OpenCV does, measured slightly worse on the face cases).
   std::vector<float> med_src(p.median_filter > 1 ? N : 0);
@@ -279,7 +218,15 @@ void tvl1_level(const Level& L, Plane& u1, Plane& u2, Plane* dual, const TVL1Par
   const bool avx2 = detail::cpu_has_avx2_fma();
   float* U1 = F.u1;
   float* U2 = F.u2;
-  const float* I0 = L.I0.d.data();
+  // The re-linearisation step, shared with the batched solver (flow/tvl1_steps.h) as a batch of one.
+  batch::State st{};
+  st.w = W, st.h = H;
+  st.I0 = L.I0.d.data(), st.I1 = L.I1.d.data(), st.I1coef = I1coef.data();
+  st.I1x = I1x.d.data(), st.I1y = I1y.d.data();
+  st.gx = gx.data(), st.gy = gy.data(), st.rho_c = rho_c.data(), st.inv_g2 = inv_g2.data();
+  st.u1 = U1, st.u2 = U2;
+  const batch::Warp<true> warp_bspline{st};
+  const batch::Warp<false> warp_keys{st};
 
   double err_sum = 0;  // shared by the threads: reduction target
 #pragma omp parallel num_threads(nt)
@@ -287,18 +234,8 @@ void tvl1_level(const Level& L, Plane& u1, Plane& u2, Plane* dual, const TVL1Par
     std::vector<float> med_buf, ng(2 * size_t(W));
     for (int warp = 0; warp < p.warps; ++warp) {
 #pragma omp for schedule(static)
-      for (int y = 0; y < H; ++y) {
-        if (bspline)
-          warp_three<true>(I1coef.data(), I1x.d.data(), I1y.d.data(), W, H, U1, U2, I1w.data(), gx.data(), gy.data(),
-                           y, y + 1);
-        else
-          warp_three<false>(L.I1.d.data(), I1x.d.data(), I1y.d.data(), W, H, U1, U2, I1w.data(), gx.data(),
-                            gy.data(), y, y + 1);
-        for (size_t i = size_t(y) * W; i < size_t(y + 1) * W; ++i) {
-          rho_c[i] = I1w[i] - gx[i] * U1[i] - gy[i] * U2[i] - I0[i];
-          inv_g2[i] = 1.f / std::max(gx[i] * gx[i] + gy[i] * gy[i], 1e-10f);
-        }
-      }
+      for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x) bspline ? warp_bspline(0, x, y) : warp_keys(0, x, y);
       bool converged = false;
       for (int o = 0; o < outer && !converged; ++o) {
         if (p.median_filter > 1) {  // OpenCV's scheme: a median on u before every block of iterations
@@ -336,15 +273,18 @@ void tvl1_level(const Level& L, Plane& u1, Plane& u2, Plane* dual, const TVL1Par
 
 }  // namespace
 
-FlowField tvl1(const img::Image& I0_in, const img::Image& I1_in, const TVL1Params& p) {
-  detail::check_pair(I0_in, I1_in, "tvl1");
+namespace detail {
+
+void tvl1_check_params(const TVL1Params& p, const char* who) {
   if (!(p.tau > 0) || !(p.lambda > 0) || !(p.theta > 0) || !(p.zoom > 0 && p.zoom < 1) || p.scales < 1 ||
       p.warps < 1 || (p.median_filter > 1 && p.median_filter % 2 == 0))
-    throw FlowError("tvl1: invalid parameters (" + p.describe() + ")");
-  Plane I0 = detail::grey_plane(I0_in, "tvl1 frame 0"), I1 = detail::grey_plane(I1_in, "tvl1 frame 1");
-  const int W = I0.w, H = I0.h;
-  const int nt = detail::thread_count(p.threads);
+    throw FlowError(std::string(who) + ": invalid parameters (" + p.describe() + ")");
+}
 
+void tvl1_frames(const img::Image& I0_in, const img::Image& I1_in, const TVL1Params& p, Plane& I0, Plane& I1,
+                 const char* who) {
+  check_pair(I0_in, I1_in, who);
+  I0 = grey_plane(I0_in, "tvl1 frame 0"), I1 = grey_plane(I1_in, "tvl1 frame 1");
   if (p.normalize) {  // joint min-max stretch to 0..255, so lambda means the same for any contrast
     float lo = I0.d[0], hi = I0.d[0];
     for (float v : I0.d) lo = std::min(lo, v), hi = std::max(hi, v);
@@ -354,14 +294,25 @@ FlowField tvl1(const img::Image& I0_in, const img::Image& I1_in, const TVL1Param
       for (auto& v : I1.d) v = 255.f * (v - lo) / (hi - lo);
     }
   }
+}
 
-  // As IPOL: no more levels than keep the coarsest diagonal at about 16 px.
-  int scales = p.scales;
+int tvl1_levels(int W, int H, const TVL1Params& p) {
   const double max_levels = 1 + std::log(std::hypot(double(W), double(H)) / 16.0) / std::log(1.0 / p.zoom);
-  scales = std::max(1, std::min(scales, int(max_levels)));
+  return std::max(1, std::min(p.scales, int(max_levels)));
+}
+
+}  // namespace detail
+
+FlowField tvl1(const img::Image& I0_in, const img::Image& I1_in, const TVL1Params& p) {
+  detail::tvl1_check_params(p, "tvl1");
+  Plane I0, I1;
+  detail::tvl1_frames(I0_in, I1_in, p, I0, I1, "tvl1");
+  const int W = I0.w, H = I0.h;
+  const int nt = detail::thread_count(p.threads);
+  const int scales = detail::tvl1_levels(W, H, p);
 
   // Pyramid: blur with sigma 0.6 sqrt(1/zoom^2 - 1) (IPOL's anti-aliasing), then resample.
-  const float sigma = 0.6f * std::sqrt(1.f / (p.zoom * p.zoom) - 1.f);
+  const float sigma = detail::tvl1_pyramid_sigma(p);
   std::vector<Level> pyr(scales);
   pyr[0].I0 = std::move(I0), pyr[0].I1 = std::move(I1);
   for (int s = 1; s < scales; ++s) {

@@ -1,8 +1,10 @@
-// `ahmsa bench flow [--threads N] [--reps R] [--size S] [--only NAME]`: TV-L1 (both presets) and
+// `ahmsa bench flow [--threads N] [--reps R] [--size S] [--only NAME] [--batch N]`: TV-L1 (both presets) and
 // Farneback on the 128x128 face-crop cases of flow/synthetic.h (jesper_2.jpg face, sub-pixel local and
 // small global motions, noise 1 grey level): ms per pair and AEE; with OpenCV also OpenCV's times, AEE
 // and the ratio (ours and OpenCV alternate rep by rep, same thread count). --only keeps the methods
 // whose name contains NAME.
+// `--batch N`: instead, TV-L1 on N pairs at once (the face cases repeated): tvl1_batch on the CPU
+// threads and, when a GPU is usable, tvl1_batch_cuda, with their difference; both presets.
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -83,9 +85,65 @@ void run_cases(const std::vector<flow::synth::Case>& cases, const FlowFn& ours, 
 void print_row(const char* who, const char* what, const Result& r) {
   std::printf("%-7s %-24s %9.2f %12.4f %12.4f %12.4f\n", who, what, r.ms, r.aee_sub, r.moving_sub, r.aee_global);
 }
+// --batch N: whole-batch times (median of reps; the GPU gets one untimed warm-up run).
+int bench_batch(const std::vector<flow::synth::Case>& cases, int n, int threads, int reps, const std::string& only) {
+  std::vector<img::Image> I0, I1;
+  std::vector<const flow::FlowField*> truth;
+  for (int i = 0; i < n; ++i) {
+    const auto& c = cases[size_t(i) % cases.size()];
+    I0.push_back(c.pair.I0), I1.push_back(c.pair.I1), truth.push_back(&c.pair.truth);
+  }
+  auto median_ms = [&](auto&& run, std::vector<flow::FlowField>& out) {
+    std::vector<double> t;
+    for (int r = 0; r < reps; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      out = run();
+      t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+  };
+  auto mean_aee = [&](const std::vector<flow::FlowField>& f) {
+    double s = 0;
+    for (size_t i = 0; i < f.size(); ++i) s += flow::flow_errors(f[i], *truth[i], 4).aee;
+    return s / double(f.size());
+  };
+  std::string why;
+  const bool gpu = flow::tvl1_cuda_available(&why);
+  std::printf("flow batch bench: %d pairs %dx%d, CPU %d thread(s), median of %d runs; GPU: %s\n", n,
+              I0[0].width, I0[0].height, threads, reps, gpu ? "yes" : why.c_str());
+  for (const auto& [name, preset] : {std::pair{std::string("tvl1 ipol"), flow::TVL1Params::ipol()},
+                                     std::pair{std::string("tvl1 opencv"), flow::TVL1Params::opencv()}}) {
+    if (!only.empty() && name.find(only) == std::string::npos) continue;
+    flow::TVL1Params p = preset;
+    p.threads = threads;
+    std::vector<flow::FlowField> cpu, cuda;
+    const double cpu_ms = median_ms([&] { return flow::tvl1_batch(I0, I1, p); }, cpu);
+    std::printf("cpu   %-12s %10.1f ms per batch %8.3f ms/pair  mean AEE %.4f\n", name.c_str(), cpu_ms,
+                cpu_ms / n, mean_aee(cpu));
+    if (!gpu) continue;
+    cuda = flow::tvl1_batch_cuda(I0, I1, p);  // warm-up: context, module load
+    const double gpu_ms = median_ms([&] { return flow::tvl1_batch_cuda(I0, I1, p); }, cuda);
+    double diff = 0;
+    for (size_t i = 0; i < cuda.size(); ++i) diff += flow::flow_errors(cuda[i], cpu[i]).aee;
+    std::printf("cuda  %-12s %10.1f ms per batch %8.3f ms/pair  mean AEE %.4f  mean |gpu - cpu| %.2e px  "
+                "speed-up %.1fx\n",
+                name.c_str(), gpu_ms, gpu_ms / n, mean_aee(cuda), diff / double(n), cpu_ms / gpu_ms);
+  }
+  return 0;
+}
+
 }  // namespace
 
 static int bench_flow_main(const Args& a) {
+  if (has_flag(a, "--help") || has_flag(a, "-h")) {
+    std::printf(
+        "usage: ahmsa bench flow [--threads N] [--reps 3] [--size 128] [--only NAME] [--shared DIR] [--batch N]\n"
+        "  TV-L1 (ipol and opencv presets) and Farneback on the 8 face-crop cases: ms per pair and AEE, and\n"
+        "  OpenCV's when built with it (alternating rep by rep). --only keeps methods whose name contains NAME.\n"
+        "  --batch N: TV-L1 on N pairs at once, tvl1_batch on the CPU and tvl1_batch_cuda when a GPU is usable.\n");
+    return 0;
+  }
   int threads = option_int(a, "--threads", 0);
 #ifdef _OPENMP
   if (threads <= 0) threads = omp_get_max_threads();
@@ -100,6 +158,7 @@ static int bench_flow_main(const Args& a) {
   if (shared.empty()) shared = std::getenv("AHMSA_SHARED") ? std::getenv("AHMSA_SHARED") : "../shared";
   const img::Image hr = flow::synth::face_crop(shared, 0);
   const auto cases = flow::synth::face_cases(hr, size, 1.0f);
+  if (const int batch = option_int(a, "--batch", 0); batch > 0) return bench_batch(cases, batch, threads, reps, only);
   std::printf("flow bench: %zu face-crop pairs %dx%d (jesper_2.jpg), noise 1.0, %d thread(s), median of %d runs\n",
               cases.size(), size, size, threads, reps);
   std::printf("AEE columns: sub-pixel cases (interior), sub-pixel moving region (|gt| >= 0.05), global cases\n");

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# GPU checks for a lent H100/H200, as one script (docs/BENCHMARKS.md records what it printed).
+#
+#   bash scripts/device_check.sh prepare   # here, before the device call: copies into .device/ (ignored)
+#                                          # the stb headers and the test data the GPU tests read
+#   bash scripts/device_check.sh           # on the device machine (run with carry [".device"]): builds the
+#                                          # CUDA targets without OpenCV, runs the CUDA tests for real,
+#                                          # compute-sanitizer memcheck on them, then the GPU benchmarks
+# Everything printed is also written under $OUT (the device tool returns that folder), default out/device.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == prepare ]]; then
+  shared=${AHMSA_SHARED:-../shared}
+  rm -rf .device && mkdir -p .device/shared/data/faces/kphotoalbum .device/shared/data/flow
+  cp -r /usr/include/stb .device/
+  cp "$shared/data/faces/kphotoalbum/jesper_2.jpg" .device/shared/data/faces/kphotoalbum/
+  cp "$shared/data/faces/astronaut.png" .device/shared/data/faces/
+  cp "$shared/data/flow/grove3.png" "$shared/data/flow/grove3.flo" .device/shared/data/flow/
+  du -sh .device
+  exit 0
+fi
+
+[[ -d .device/shared ]] || { echo "device_check: .device/ is missing: run 'bash scripts/device_check.sh prepare' here and carry .device" >&2; exit 2; }
+OUT=${OUT:-out/device}
+mkdir -p "$OUT"
+log() { tee -a "$OUT/device_check.txt"; }
+date -u | log
+{ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>&1 || true; } | log
+{ nvcc --version 2>&1 || true; } | tail -1 | log
+
+jobs=$(nproc)
+cmake -S . -B build-device -DCMAKE_BUILD_TYPE=Release -DAHMSA_WITH_OPENCV=OFF -DCMAKE_CUDA_ARCHITECTURES="80;90" \
+  -DAHMSA_SHARED_DIR="$PWD/.device/shared" > "$OUT/cmake.txt" 2>&1 || { tail -30 "$OUT/cmake.txt"; exit 1; }
+grep -E "ahmsa: (CUDA|OpenCV)" "$OUT/cmake.txt" | log
+cmake --build build-device -j"$jobs" --target test_flow_batch ahmsa > "$OUT/build.txt" 2>&1 || { tail -40 "$OUT/build.txt"; exit 1; }
+
+status=0
+echo "== test_flow_batch (CUDA case must run, not skip)" | log
+./build-device/test_flow_batch 2>&1 | log || status=1
+if grep -q "CUDA case skipped" "$OUT/device_check.txt"; then echo "device_check: the GPU was not usable" | log; status=1; fi
+
+if command -v compute-sanitizer > /dev/null; then
+  echo "== compute-sanitizer memcheck, test_flow_batch CUDA case" | log
+  compute-sanitizer --tool memcheck --error-exitcode 3 ./build-device/test_flow_batch -tc="*cuda*" 2>&1 | tail -15 | log ||
+    status=1
+fi
+
+echo "== ahmsa bench flow --batch 442" | log
+./build-device/ahmsa bench flow --batch 442 --reps 3 --shared "$PWD/.device/shared" 2>&1 | log || status=1
+exit $status
