@@ -238,15 +238,40 @@ AHMSA_ALWAYS_INLINE void solve_row(const float* __restrict g, int W, float* __re
   }
 }
 
+// a[x] = s[x] + ... + s[x + K - 1] for x < W (s holds W + K - 1 values) in about log2 K passes instead
+// of K - 1: sums of 1, 2, 4, ... consecutive values are built by doubling, and the blocks of K's binary
+// digits are added side by side (K = 13 = 1 + 4 + 8: s[x] + b4[x + 1] + b8[x + 5]). Scratch t0, t1:
+// W + K - 1 floats each.
+AHMSA_ALWAYS_INLINE void horizontal_box_sum(const float* __restrict s, int W, int K, float* __restrict a,
+                                            float* __restrict t0, float* __restrict t1) {
+  const int n = W + K - 1;  // values in s
+  for (int x = 0; x < W; ++x) a[x] = 0.f;
+  const float* blk = s;  // blk[x] = sum of `len` values from x, valid for x <= n - len
+  int len = 1, offset = 0;
+  float* next = t0;
+  while (len <= K) {
+    if (K & len) {
+      for (int x = 0; x < W; ++x) a[x] += blk[x + offset];
+      offset += len;
+    }
+    if (2 * len > K) break;
+    for (int x = 0; x <= n - 2 * len; ++x) next[x] = blk[x] + blk[x + len];
+    blk = next;
+    next = next == t0 ? t1 : t0;
+    len *= 2;
+  }
+}
+
 // Step 2 for the box window, rows [y_begin, y_end): vertical running sums of M (restarted at y_begin),
 // then per row horizontal sums of 2r + 1 taps on the replicate-padded row, then the 2x2 solve into
-// U, V. Scratch: vs (kM * (W + 2r)), avg (kM * W).
+// U, V. Scratch: vs ((kM + 2) * (W + 2r)), avg (kM * W).
 AHMSA_ALWAYS_INLINE void box_solve_body(const float* __restrict M, int W, int H, int r, float* __restrict vs,
                                         float* __restrict avg, float* __restrict U, float* __restrict V, int y_begin,
                                         int y_end) {
   const size_t N = size_t(W) * H;
-  const int Wp = W + 2 * r;
-  const float inv_area = 1.f / float((2 * r + 1) * (2 * r + 1));
+  const int Wp = W + 2 * r, K = 2 * r + 1;
+  const float inv_area = 1.f / float(K * K);
+  float* __restrict blocks = vs + size_t(kM) * Wp;  // two scratch rows for horizontal_box_sum
   for (int q = 0; q < kM; ++q) {  // window of row y_begin
     float* __restrict s = vs + size_t(q) * Wp + r;
     for (int x = 0; x < W; ++x) s[x] = 0.f;
@@ -265,10 +290,8 @@ AHMSA_ALWAYS_INLINE void box_solve_body(const float* __restrict M, int W, int H,
         for (int x = 0; x < W; ++x) s[r + x] += ma[x] - ms[x];
       }
       for (int x = 0; x < r; ++x) s[x] = s[r], s[W + r + x] = s[W + r - 1];
+      horizontal_box_sum(s, W, K, avg + size_t(q) * W, blocks, blocks + Wp);
       float* __restrict a = avg + size_t(q) * W;
-      for (int x = 0; x < W; ++x) a[x] = s[x];
-      for (int i = 1; i <= 2 * r; ++i)
-        for (int x = 0; x < W; ++x) a[x] += s[x + i];
       for (int x = 0; x < W; ++x) a[x] *= inv_area;
     }
     solve_row(avg, W, U + size_t(y) * W, V + size_t(y) * W);
@@ -303,10 +326,67 @@ AHMSA_ALWAYS_INLINE void gauss_solve_body(const float* __restrict M, int W, int 
   }
 }
 
+#ifdef AHMSA_FLOW_X86
+// The same maths as update_matrices_body four pixels at a time with SSE2 only (the baseline x86-64
+// build, for CPUs without AVX2): per pixel a bilinear sample of coefficients 0-3 as one 4-float vector
+// (coefficient 4 in scalar), a 4x4 transpose, and the rest across pixels. No FMA, and the operations
+// in the scalar body's order, so the result is the same to the bit.
+void update_matrices_sse2(const PolyExp& P0, const PolyExp& P1, const float* U, const float* V, float* M,
+                          int y_begin, int y_end) {
+  const int W = P0.w, H = P0.h, W4 = W & ~3;
+  const size_t N = size_t(W) * H;
+  const int xmax = W >= 2 ? W - 2 : 0, ymax = H >= 2 ? H - 2 : 0;
+  const size_t dx1 = W >= 2 ? kC : 0, dy1 = H >= 2 ? size_t(W) * kC : 0;
+  const float* c1 = P1.c.data();
+  const float* p0 = P0.planes.data();
+  const __m128 half = _mm_set1_ps(0.5f);
+  alignas(16) float s4[4];
+  for (int y = y_begin; y < y_end; ++y) {
+    const size_t o = size_t(y) * W;
+    for (int x = 0; x < W4; x += 4) {
+      __m128 smp[4];
+      for (int j = 0; j < 4; ++j) {
+        const float dx = U[o + x + j], dy = V[o + x + j];
+        const float fx = std::clamp(x + j + dx, 0.f, float(W - 1)), fy = std::clamp(y + dy, 0.f, float(H - 1));
+        const int x0 = std::min(int(fx), xmax), y0 = std::min(int(fy), ymax);
+        const float ax = fx - x0, ay = fy - y0;
+        const float* q = c1 + (size_t(y0) * W + x0) * kC;
+        const __m128 vax = _mm_set1_ps(ax), vay = _mm_set1_ps(ay);
+        const __m128 q00 = _mm_loadu_ps(q), q01 = _mm_loadu_ps(q + dx1);
+        const __m128 q10 = _mm_loadu_ps(q + dy1), q11 = _mm_loadu_ps(q + dy1 + dx1);
+        const __m128 a = _mm_add_ps(q00, _mm_mul_ps(vax, _mm_sub_ps(q01, q00)));
+        const __m128 b = _mm_add_ps(q10, _mm_mul_ps(vax, _mm_sub_ps(q11, q10)));
+        smp[j] = _mm_add_ps(a, _mm_mul_ps(vay, _mm_sub_ps(b, a)));
+        const float a4 = q[4] + ax * (q[dx1 + 4] - q[4]);
+        const float b4 = q[dy1 + 4] + ax * (q[dy1 + dx1 + 4] - q[dy1 + 4]);
+        s4[j] = a4 + ay * (b4 - a4);
+      }
+      _MM_TRANSPOSE4_PS(smp[0], smp[1], smp[2], smp[3]);  // smp[c] = coefficient c of the 4 pixels
+      const size_t i = o + x;
+      const __m128 dx = _mm_loadu_ps(U + i), dy = _mm_loadu_ps(V + i);
+      const __m128 a11 = _mm_mul_ps(half, _mm_add_ps(_mm_loadu_ps(p0 + 2 * N + i), smp[2]));
+      const __m128 a22 = _mm_mul_ps(half, _mm_add_ps(_mm_loadu_ps(p0 + 3 * N + i), smp[3]));
+      const __m128 a12 = _mm_mul_ps(half, _mm_add_ps(_mm_loadu_ps(p0 + 4 * N + i), _mm_load_ps(s4)));
+      // e = -1/2 (b2(x + d) - b1(x)) + A d
+      const __m128 db1 = _mm_mul_ps(half, _mm_sub_ps(_mm_loadu_ps(p0 + i), smp[0]));
+      const __m128 db2 = _mm_mul_ps(half, _mm_sub_ps(_mm_loadu_ps(p0 + N + i), smp[1]));
+      const __m128 e1 = _mm_add_ps(_mm_add_ps(db1, _mm_mul_ps(a11, dx)), _mm_mul_ps(a12, dy));
+      const __m128 e2 = _mm_add_ps(_mm_add_ps(db2, _mm_mul_ps(a12, dx)), _mm_mul_ps(a22, dy));
+      _mm_storeu_ps(M + i, _mm_add_ps(_mm_mul_ps(a11, a11), _mm_mul_ps(a12, a12)));
+      _mm_storeu_ps(M + N + i, _mm_mul_ps(a12, _mm_add_ps(a11, a22)));
+      _mm_storeu_ps(M + 2 * N + i, _mm_add_ps(_mm_mul_ps(a12, a12), _mm_mul_ps(a22, a22)));
+      _mm_storeu_ps(M + 3 * N + i, _mm_add_ps(_mm_mul_ps(a11, e1), _mm_mul_ps(a12, e2)));
+      _mm_storeu_ps(M + 4 * N + i, _mm_add_ps(_mm_mul_ps(a12, e1), _mm_mul_ps(a22, e2)));
+    }
+    if (W4 < W) update_matrices_body(P0, P1, U, V, M, y, y + 1, W4);
+  }
+}
+#else
 void update_matrices_sse2(const PolyExp& P0, const PolyExp& P1, const float* U, const float* V, float* M, int y0,
                           int y1) {
   update_matrices_body(P0, P1, U, V, M, y0, y1);
 }
+#endif
 #ifdef AHMSA_FLOW_X86
 // 8x8 transpose of the rows r[0..7]; only the first kP outputs are needed.
 AHMSA_TARGET_AVX2 static inline void transpose8_first5(const __m256 r[8], __m256 out[kP]) {
@@ -433,7 +513,7 @@ void farneback_level(const PolyExp& P0, const PolyExp& P1, Plane& u, Plane& v, c
   float* V = v.d.data();
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> vs(size_t(kM) * (W + 2 * r)), avg(size_t(kM) * W);
+    std::vector<float> vs(size_t(kM + 2) * (W + 2 * r)), avg(size_t(kM) * W);
     for (int it = 0; it < p.iterations; ++it) {
 #pragma omp for schedule(static)
       for (int y = 0; y < H; ++y)
