@@ -30,8 +30,26 @@ fi
 
 # 2. Flow cache: TV-L1 onset -> apex flow, optical strain, 28x28 (u, v, os) images.
 echo "== 2/3 flow cache -> $DEMO/cache"
-"$AHMSA" prepare --dataset casme2 --root "$DEMO/synth" --annotations "$DEMO/synth/CASME2-coding-synthetic.csv" \
-  --out "$DEMO/cache" --quiet "${THREADS[@]}"
+# A cache or run left by an older ahmsa whose flow or training settings differ is refused by prepare /
+# train (they never mix results); the demo then starts that stage afresh instead of stopping.
+fresh_if_refused() {  # fresh_if_refused DIR COMMAND...: runs COMMAND; if it refuses DIR, removes DIR and reruns
+  local dir=$1 err
+  shift
+  err=$(mktemp)
+  if "$@" 2> >(tee "$err" >&2); then rm -f "$err"; return 0; fi
+  sleep 0.2  # let tee finish writing
+  if grep -qE "made with other parameters|holds a run with other settings" "$err"; then
+    rm -f "$err"
+    echo "demo: $dir was made by another version or settings: starting it afresh"
+    rm -rf "$dir"
+    "$@"
+  else
+    rm -f "$err"
+    return 1
+  fi
+}
+fresh_if_refused "$DEMO/cache" "$AHMSA" prepare --dataset casme2 --root "$DEMO/synth" \
+  --annotations "$DEMO/synth/CASME2-coding-synthetic.csv" --out "$DEMO/cache" --quiet "${THREADS[@]}"
 
 # 3. LOSO training of the default AHMSA-Net (the spec's model, 1,128,950 parameters): one fold per
 #    subject (20), the model re-initialised per fold, the last epoch of a fixed budget scored.
@@ -39,7 +57,8 @@ echo "== 2/3 flow cache -> $DEMO/cache"
 EPOCHS=${AHMSA_DEMO_EPOCHS:-6}
 RUN="$DEMO/run"
 echo "== 3/3 LOSO training (AHMSA-Net, default config, $EPOCHS epochs of batch 16) -> $RUN"
-"$AHMSA" train --cache "$DEMO/cache" --out "$RUN" --split loso --seed 1 --epochs "$EPOCHS" --batch 16 "${THREADS[@]}"
+fresh_if_refused "$RUN" "$AHMSA" train --cache "$DEMO/cache" --out "$RUN" --split loso --seed 1 --epochs "$EPOCHS" \
+  --batch 16 "${THREADS[@]}"
 
 t1=$(date +%s)
 echo
