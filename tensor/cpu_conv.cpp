@@ -41,8 +41,10 @@ void im2col(const ConvShape& s, const float* x, int64_t n0, int64_t nb, float* c
           if (s.stride == 1) {
             // contiguous run: columns ow with 0 <= ow - pad + j < W
             int64_t lo_ow = std::max<int64_t>(0, s.pad - j), hi_ow = std::min<int64_t>(OW, s.W + s.pad - j);
+            // (a plain loop, not memcpy: the runs are 7 to 28 floats, where the call costs more than the copy)
             for (int64_t ow = 0; ow < std::min(lo_ow, OW); ++ow) d[ow] = 0.f;
-            if (hi_ow > lo_ow) std::memcpy(d + lo_ow, src + lo_ow - s.pad + j, size_t(hi_ow - lo_ow) * sizeof(float));
+            const float* from = src - s.pad + j;
+            for (int64_t ow = lo_ow; ow < hi_ow; ++ow) d[ow] = from[ow];
             for (int64_t ow = std::max(hi_ow, lo_ow); ow < OW; ++ow) d[ow] = 0.f;
           } else {
             for (int64_t ow = 0; ow < OW; ++ow) {
@@ -72,9 +74,16 @@ void col2im(const ConvShape& s, const float* gcol, int64_t n0, int64_t nb, float
             int64_t ih = oh * s.stride - s.pad + i;
             if (ih < 0 || ih >= s.H) continue;
             float* row = plane + ih * s.W;
-            for (int64_t ow = 0; ow < OW; ++ow) {
-              int64_t iw = ow * s.stride - s.pad + j;
-              if (iw >= 0 && iw < s.W) row[iw] += src[oh * OW + ow];
+            const float* g = src + oh * OW;
+            if (s.stride == 1) {  // the columns with 0 <= ow - pad + j < W, as one straight (vectorised) loop
+              const int64_t lo_ow = std::max<int64_t>(0, s.pad - j), hi_ow = std::min<int64_t>(OW, s.W + s.pad - j);
+              float* to = row - s.pad + j;
+              for (int64_t ow = lo_ow; ow < hi_ow; ++ow) to[ow] += g[ow];
+            } else {
+              for (int64_t ow = 0; ow < OW; ++ow) {
+                int64_t iw = ow * s.stride - s.pad + j;
+                if (iw >= 0 && iw < s.W) row[iw] += g[ow];
+              }
             }
           }
         }

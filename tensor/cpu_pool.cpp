@@ -84,10 +84,11 @@ void adaptive_max_pool2d_forward(const float* x, float* y, int32_t* idx, int64_t
         for (int64_t ow = 0; ow < OW; ++ow) {
           int64_t w0 = bin_start(ow, W, OW), w1 = bin_end(ow, W, OW);
           int32_t best = int32_t(h0 * W + w0);
+          float best_v = xp[best];  // kept in a register: reloading xp[best] serialised the loop
           for (int64_t ih = h0; ih < h1; ++ih)
             for (int64_t iw = w0; iw < w1; ++iw)
-              if (xp[ih * W + iw] > xp[best]) best = int32_t(ih * W + iw);
-          y[(p * OH + oh) * OW + ow] = xp[best];
+              if (const float v = xp[ih * W + iw]; v > best_v) best_v = v, best = int32_t(ih * W + iw);
+          y[(p * OH + oh) * OW + ow] = best_v;
           idx[(p * OH + oh) * OW + ow] = best;
         }
       }
