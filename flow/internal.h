@@ -77,16 +77,18 @@ void bspline_prefilter(T* data, int w, int h) {
 // The Gaussian kernel of gaussian_blur: radius max(1, ceil(3 sigma)), 2r + 1 taps summing to 1.
 std::vector<float> gaussian_kernel(float sigma);
 
-// What tvl1() and the batched solvers do before the pyramid: the grey planes of both frames, checked
-// for size, optionally stretched jointly to 0..255 (p.normalize); throws FlowError on bad parameters.
+// What tvl1() and the batched solvers do before the pyramid. tvl1_check_params throws FlowError
+// (naming `who`) on parameters out of range; tvl1_frames makes the grey planes of both frames, checked
+// for size, and stretches them jointly to 0..255 when p.normalize is set; batch_frames does that for
+// every pair of a batch and also checks that there are as many second frames as first and that all
+// pairs have one size (errors name the pair).
 void tvl1_check_params(const TVL1Params& p, const char* who);
 void tvl1_frames(const img::Image& I0, const img::Image& I1, const TVL1Params& p, Plane& P0, Plane& P1, const char* who);
-// Pyramid levels actually used for a w x h image: p.scales, capped so the coarsest diagonal stays
-// about 16 px (as IPOL); and the anti-aliasing blur before each downsampling.
-int tvl1_levels(int w, int h, const TVL1Params& p);
-// tvl1_frames for every pair of a batch, plus: as many second frames as first, all pairs one size.
 void batch_frames(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1, const TVL1Params& p,
                   std::vector<Plane>& P0, std::vector<Plane>& P1, const char* who);
+// Pyramid levels actually used for a w x h image: p.scales, capped so the coarsest diagonal stays
+// about 16 px (as IPOL); and the sigma of the anti-aliasing blur before each downsampling.
+int tvl1_levels(int w, int h, const TVL1Params& p);
 inline float tvl1_pyramid_sigma(const TVL1Params& p) { return 0.6f * std::sqrt(1.f / (p.zoom * p.zoom) - 1.f); }
 
 }  // namespace ahmsa::flow::detail
