@@ -41,9 +41,10 @@ echo "== test_flow_batch (CUDA case must run, not skip)" | log
 if grep -q "CUDA case skipped" "$OUT/device_check.txt"; then echo "device_check: the GPU was not usable" | log; status=1; fi
 
 if command -v compute-sanitizer > /dev/null; then
-  echo "== compute-sanitizer memcheck, test_flow_batch CUDA case" | log
-  compute-sanitizer --tool memcheck --error-exitcode 3 ./build-device/test_flow_batch -tc="*cuda*" 2>&1 | tail -15 | log ||
-    status=1
+  # A small batch: memcheck slows every launch down, and the launch count does not depend on the batch.
+  echo "== compute-sanitizer memcheck: tvl1_batch_cuda on 4 pairs (ahmsa bench flow --batch 4)" | log
+  compute-sanitizer --tool memcheck --error-exitcode 3 ./build-device/ahmsa bench flow --batch 4 --reps 1 \
+    --only "tvl1 ipol" --shared "$PWD/.device/shared" 2>&1 | tail -15 | log || status=1
 fi
 
 echo "== ahmsa bench flow --batch 442" | log
