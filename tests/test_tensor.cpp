@@ -128,6 +128,39 @@ TEST_CASE("to_vector reads strided views in logical order") {
   CHECK(message_of<ShapeError>([&] { x.narrow(1, 2, 2); }).find("[2, 3, 4]") != std::string::npos);
 }
 
+// Permuted copies as AHMSA-Net's window partition makes them (it reads [N, C, g, w, g, w] as
+// [N, g, g, w, w, C]: a strided last dim), with odd sizes, several outer dims and a narrowed source,
+// checked element by element against the index formula.
+TEST_CASE("to_vector of permuted views equals the element-wise definition") {
+  const Shape shape = {2, 5, 3, 11, 3, 9};
+  Tensor x = iota(shape);
+  const Shape cs = {5 * 3 * 11 * 3 * 9, 3 * 11 * 3 * 9, 11 * 3 * 9, 3 * 9, 9, 1};  // x's strides
+  for (const std::vector<int64_t>& perm : {std::vector<int64_t>{0, 2, 4, 3, 5, 1}, std::vector<int64_t>{5, 1, 0, 2, 3, 4},
+                                           std::vector<int64_t>{0, 1, 2, 3, 5, 4}}) {
+    const auto got = x.permute(perm).to_vector();
+    std::vector<float> expect;
+    std::vector<int64_t> idx(6, 0);  // multi-index over the permuted shape
+    for (int64_t flat = 0; flat < x.numel(); ++flat) {
+      int64_t src = 0;
+      for (int d = 0; d < 6; ++d) src += idx[d] * cs[perm[d]];
+      expect.push_back(float(src));
+      for (int d = 5; d >= 0; --d) {
+        if (++idx[d] < shape[perm[d]]) break;
+        idx[d] = 0;
+      }
+    }
+    INFO("permutation " << perm[0] << perm[1] << perm[2] << perm[3] << perm[4] << perm[5]);
+    CHECK(got == expect);
+  }
+  // a narrowed source (offset, and the contiguous dim not starting at 0)
+  Tensor y = iota({4, 13, 10}).narrow(2, 1, 8).narrow(1, 2, 10).permute({0, 2, 1});  // [4, 8, 10]
+  std::vector<float> expect;
+  for (int a = 0; a < 4; ++a)
+    for (int b = 0; b < 8; ++b)
+      for (int c = 0; c < 10; ++c) expect.push_back(float(a * 130 + (2 + c) * 10 + (1 + b)));
+  CHECK(y.to_vector() == expect);
+}
+
 TEST_CASE("contiguous copies only when needed; reshape copies a non-contiguous view") {
   Tensor x = iota({3, 4});
   CHECK(same_storage(x.contiguous(), x));
