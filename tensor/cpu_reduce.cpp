@@ -27,9 +27,14 @@ void sum_mid(const float* x, float* y, int64_t outer, int64_t R, int64_t inner) 
       float* yo = y + o * inner;
       const float* xo = x + o * R * inner;
       if (inner == 1) {
-        double acc = 0;  // long sums (global pools) keep accuracy
-        for (int64_t r = 0; r < R; ++r) acc += xo[r];
-        yo[0] = float(acc);
+        // Long sums (global pools) accumulate in double for accuracy, in four independent chains
+        // (one chain is bound by the latency of the add, four keep the adder busy).
+        double acc[4] = {0, 0, 0, 0};
+        int64_t r = 0;
+        for (; r + 4 <= R; r += 4)
+          for (int k = 0; k < 4; ++k) acc[k] += xo[r + k];
+        for (; r < R; ++r) acc[0] += xo[r];
+        yo[0] = float((acc[0] + acc[1]) + (acc[2] + acc[3]));
         continue;
       }
       std::fill_n(yo, inner, 0.f);
