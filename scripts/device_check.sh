@@ -14,6 +14,7 @@ if [[ "${1:-}" == prepare ]]; then
   shared=${AHMSA_SHARED:-../shared}
   rm -rf .device && mkdir -p .device/shared/data/faces/kphotoalbum .device/shared/data/flow
   cp -r /usr/include/stb .device/
+  mkdir -p .device/zlib && cp /usr/include/zlib.h /usr/include/zconf.h .device/zlib/  # in case zlib1g-dev is missing there
   cp "$shared/data/faces/kphotoalbum/jesper_2.jpg" .device/shared/data/faces/kphotoalbum/
   cp "$shared/data/faces/astronaut.png" .device/shared/data/faces/
   cp "$shared/data/flow/grove3.png" "$shared/data/flow/grove3.flo" .device/shared/data/flow/
@@ -30,8 +31,14 @@ date -u | log
 { nvcc --version 2>&1 || true; } | tail -1 | log
 
 jobs=$(nproc)
+zlib=()
+if [[ ! -f /usr/include/zlib.h ]]; then  # no zlib headers there: the carried ones and the runtime library
+  libz=$(ldconfig -p | awk '/libz\.so\.1 .*x86-64/ {print $NF; exit}')
+  echo "zlib: headers from .device/zlib, library ${libz:-not found}" | log
+  zlib=(-DZLIB_INCLUDE_DIR="$PWD/.device/zlib" -DZLIB_LIBRARY="$libz")
+fi
 cmake -S . -B build-device -DCMAKE_BUILD_TYPE=Release -DAHMSA_WITH_OPENCV=OFF -DCMAKE_CUDA_ARCHITECTURES="80;90" \
-  -DAHMSA_SHARED_DIR="$PWD/.device/shared" > "$OUT/cmake.txt" 2>&1 || { tail -30 "$OUT/cmake.txt"; exit 1; }
+  -DAHMSA_SHARED_DIR="$PWD/.device/shared" "${zlib[@]}" > "$OUT/cmake.txt" 2>&1 || { tail -30 "$OUT/cmake.txt"; exit 1; }
 grep -E "ahmsa: (CUDA|OpenCV)" "$OUT/cmake.txt" | log
 cmake --build build-device -j"$jobs" --target test_flow_batch ahmsa > "$OUT/build.txt" 2>&1 || { tail -40 "$OUT/build.txt"; exit 1; }
 
