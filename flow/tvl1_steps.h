@@ -241,7 +241,7 @@ struct Warp {
     fy = clampv(fy, 0.f, float(H - 1));
     const int ix = int(fx) < W - 1 ? int(fx) : W - 1, iy = int(fy) < H - 1 ? int(fy) : H - 1;
     int xs[4];
-    double a = 0;  // I1's value: double in B-spline mode (see flow/tvl1.cpp), exact in float for Keys
+    double a = 0;  // I1's value: summed in double in B-spline mode (see flow/tvl1.cpp), in float for Keys
     float ax = 0, ay = 0;
     if (kBSpline) {
       double wx[4], wy[4];
