@@ -21,7 +21,8 @@ int cmd_prepare(const cli::Args& a) {
         "         [--protocol composite3|casme2-5|casme3-3|casme3-4|casme3-7]\n"
         "         [--composite-csv FILE --casme2-root DIR --casme2-annotations FILE --samm-root DIR\n"
         "          --samm-annotations FILE --smic-root DIR]            (for --dataset composite)\n"
-        "         [--method tvl1|farneback] [--preset ipol|opencv] [--size 28] [--crop-size 128]\n"
+        "         [--method tvl1|farneback] [--preset ipol|opencv] [--interp bspline|bicubic] [--size 28]\n"
+        "         [--crop-size 128]\n"
         "         [--crop none|detect|boxes] [--cascade FILE] [--boxes FILE] [--margin 0.1]\n"
         "         [--threads N] [--limit N] [--raw] [--quiet] [--verbose]\n"
         "Annotations: the official .xlsx sheets or CSV exports. --crop defaults to 'detect' when this build has\n"
@@ -65,6 +66,11 @@ int cmd_prepare(const cli::Args& a) {
     if (preset == "ipol") o.flow.tvl1 = flow::TVL1Params::ipol();
     else if (preset == "opencv") o.flow.tvl1 = flow::TVL1Params::opencv();
     else throw std::invalid_argument("--preset for tvl1: ipol or opencv");
+    // How TV-L1 samples the second frame at each warp (docs/FLOW.md); bicubic reproduces caches made
+    // before B-spline warping became the default.
+    const std::string interp = option(a, "--interp", "bspline");
+    if (interp == "bicubic") o.flow.tvl1.interpolation = flow::TVL1Params::Interpolation::Bicubic;
+    else if (interp != "bspline") throw std::invalid_argument("--interp: bspline or bicubic, not '" + interp + "'");
   } else if (method == "farneback") {
     o.flow.method = flow::Method::Farneback;
     if (preset == "opencv") o.flow.farneback = flow::FarnebackParams::opencv_defaults();
