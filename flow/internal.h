@@ -81,9 +81,11 @@ std::vector<float> gaussian_kernel(float sigma);
 // (naming `who`) on parameters out of range; tvl1_frames makes the grey planes of both frames, checked
 // for size, and stretches them jointly to 0..255 when p.normalize is set; batch_frames does that for
 // every pair of a batch and also checks that there are as many second frames as first and that all
-// pairs have one size (errors name the pair).
+// pairs have one size (errors name the pair); batch_check does those checks without making planes.
 void tvl1_check_params(const TVL1Params& p, const char* who);
 void tvl1_frames(const img::Image& I0, const img::Image& I1, const TVL1Params& p, Plane& P0, Plane& P1, const char* who);
+void batch_check(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1, const TVL1Params& p,
+                 const char* who);
 void batch_frames(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1, const TVL1Params& p,
                   std::vector<Plane>& P0, std::vector<Plane>& P1, const char* who);
 // Pyramid levels actually used for a w x h image: p.scales, capped so the coarsest diagonal stays

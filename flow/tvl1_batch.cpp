@@ -11,28 +11,35 @@
 namespace ahmsa::flow {
 
 namespace detail {
-// Checks the batch (same count, every pair the same size) and returns the prepared grey planes.
-void batch_frames(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1, const TVL1Params& p,
-                  std::vector<Plane>& P0, std::vector<Plane>& P1, const char* who) {
+void batch_check(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1, const TVL1Params& p,
+                 const char* who) {
   tvl1_check_params(p, who);
   if (I0.size() != I1.size())
     throw FlowError(std::string(who) + ": " + std::to_string(I0.size()) + " first frames but " +
                     std::to_string(I1.size()) + " second frames");
+  for (size_t b = 0; b < I0.size(); ++b) {
+    const std::string pair = std::string(who) + " pair " + std::to_string(b);
+    check_pair(I0[b], I1[b], pair.c_str());
+    if (I0[b].width != I0[0].width || I0[b].height != I0[0].height)
+      throw FlowError(pair + ": " + std::to_string(I0[b].width) + "x" + std::to_string(I0[b].height) +
+                      " frames in a batch of " + std::to_string(I0[0].width) + "x" + std::to_string(I0[0].height));
+  }
+}
+
+void batch_frames(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1, const TVL1Params& p,
+                  std::vector<Plane>& P0, std::vector<Plane>& P1, const char* who) {
+  batch_check(I0, I1, p, who);
   P0.resize(I0.size()), P1.resize(I0.size());
   for (size_t b = 0; b < I0.size(); ++b) {
     const std::string pair = std::string(who) + " pair " + std::to_string(b);
     tvl1_frames(I0[b], I1[b], p, P0[b], P1[b], pair.c_str());
-    if (P0[b].w != P0[0].w || P0[b].h != P0[0].h)
-      throw FlowError(pair + ": " + std::to_string(P0[b].w) + "x" + std::to_string(P0[b].h) +
-                      " frames in a batch of " + std::to_string(P0[0].w) + "x" + std::to_string(P0[0].h));
   }
 }
 }  // namespace detail
 
 std::vector<FlowField> tvl1_batch(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1,
                                   const TVL1Params& p) {
-  std::vector<detail::Plane> P0, P1;
-  detail::batch_frames(I0, I1, p, P0, P1, "tvl1_batch");  // all errors before any work
+  detail::batch_check(I0, I1, p, "tvl1_batch");  // all errors before any work; flow::tvl1 makes the planes
   std::vector<FlowField> out(I0.size());
   TVL1Params one = p;
   one.threads = 1;
