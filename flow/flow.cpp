@@ -43,8 +43,18 @@ std::string TVL1Params::describe() const {
                 "tau=%g lambda=%g theta=%g scales=%d zoom=%g warps=%d epsilon=%g inner=%d outer=%d median=%d "
                 "normalize=%d interpolation=%s",
                 tau, lambda, theta, scales, zoom, warps, epsilon, inner_iterations, outer_iterations, median_filter,
-                int(normalize), interpolation == Interpolation::BSpline ? "bspline" : "bicubic");
+                int(normalize), interpolation_name(interpolation));
   return b;
+}
+
+const char* TVL1Params::interpolation_name(Interpolation i) {
+  return i == Interpolation::BSpline ? "bspline" : "bicubic";
+}
+
+TVL1Params::Interpolation TVL1Params::interpolation_from_name(const std::string& name) {
+  for (auto i : {Interpolation::BSpline, Interpolation::Bicubic})
+    if (name == interpolation_name(i)) return i;
+  throw FlowError("TV-L1 interpolation must be bspline or bicubic, not '" + name + "'");
 }
 
 FarnebackParams FarnebackParams::opencv_defaults() { return FarnebackParams{}; }

@@ -53,6 +53,8 @@ struct TVL1Params {
   // convolution (a = -0.5), the IPOL article's choice. Both presets use BSpline.
   enum class Interpolation { BSpline, Bicubic };
   Interpolation interpolation = Interpolation::BSpline;
+  static const char* interpolation_name(Interpolation i);  // "bspline" or "bicubic"
+  static Interpolation interpolation_from_name(const std::string& name);  // FlowError naming `name` otherwise
 
   static TVL1Params ipol();    // tau .25 lambda .15 theta .3, 5 scales, zoom .5, 5 warps, eps .01, 300 iter
   static TVL1Params opencv();  // as cv::optflow::DualTVL1OpticalFlow::create(): zoom .8, 30x10 iter, median 5

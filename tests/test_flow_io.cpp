@@ -194,6 +194,10 @@ TEST_CASE("describe() records the method and every parameter") {
         "median=0 normalize=0 interpolation=bspline");
   o.tvl1.interpolation = flow::TVL1Params::Interpolation::Bicubic;
   CHECK(o.describe().find("interpolation=bicubic") != std::string::npos);
+  for (auto i : {flow::TVL1Params::Interpolation::BSpline, flow::TVL1Params::Interpolation::Bicubic})
+    CHECK(flow::TVL1Params::interpolation_from_name(flow::TVL1Params::interpolation_name(i)) == i);
+  CHECK_THROWS_WITH_AS(flow::TVL1Params::interpolation_from_name("cubic"), doctest::Contains("'cubic'"),
+                       flow::FlowError);
   o.method = flow::Method::Farneback;
   CHECK(o.describe() ==
         "method=farneback pyr_scale=0.5 levels=5 winsize=13 iterations=10 poly_n=5 poly_sigma=1.1 window=box");

@@ -56,10 +56,7 @@ static int flow_main(const Args& a) {
     p.inner_iterations = option_int(a, "--inner", p.inner_iterations);
     p.outer_iterations = option_int(a, "--outer", p.outer_iterations);
     p.median_filter = option_int(a, "--median", p.median_filter);
-    const std::string interp = option(a, "--interp", "bspline");
-    if (interp == "bspline") p.interpolation = flow::TVL1Params::Interpolation::BSpline;
-    else if (interp == "bicubic") p.interpolation = flow::TVL1Params::Interpolation::Bicubic;
-    else throw std::invalid_argument("--interp must be bspline or bicubic, not '" + interp + "'");
+    p.interpolation = flow::TVL1Params::interpolation_from_name(option(a, "--interp", "bspline"));
     p.threads = threads;
   } else if (method == "farneback") {
     o.method = flow::Method::Farneback;

@@ -68,9 +68,7 @@ int cmd_prepare(const cli::Args& a) {
     else throw std::invalid_argument("--preset for tvl1: ipol or opencv");
     // How TV-L1 samples the second frame at each warp (docs/FLOW.md); bicubic reproduces caches made
     // before B-spline warping became the default.
-    const std::string interp = option(a, "--interp", "bspline");
-    if (interp == "bicubic") o.flow.tvl1.interpolation = flow::TVL1Params::Interpolation::Bicubic;
-    else if (interp != "bspline") throw std::invalid_argument("--interp: bspline or bicubic, not '" + interp + "'");
+    o.flow.tvl1.interpolation = flow::TVL1Params::interpolation_from_name(option(a, "--interp", "bspline"));
   } else if (method == "farneback") {
     o.flow.method = flow::Method::Farneback;
     if (preset == "opencv") o.flow.farneback = flow::FarnebackParams::opencv_defaults();
