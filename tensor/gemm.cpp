@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tensor/parallel.h"
+#include "tensor/simd_math.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -98,8 +99,7 @@ using Kernel = void (*)(int64_t, const float*, const float*, float*, int64_t, fl
 
 Kernel pick_kernel() {
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kernel_avx2;
+  if (cpu::cpu_has_avx2_fma()) return kernel_avx2;
 #endif
   return kernel_generic;
 }
