@@ -309,8 +309,8 @@ img::Image warp_bicubic(const img::Image& im, const FlowField& w) {
       const float fx = std::clamp(x + w.u[i], 0.f, float(W - 1)), fy = std::clamp(y + w.v[i], 0.f, float(H - 1));
       const int ix = int(fx), iy = int(fy);
       float wx[4], wy[4];
-      detail::cubic_weights(fx - ix, wx);
-      detail::cubic_weights(fy - iy, wy);
+      batch::keys_weights(fx - ix, wx);
+      batch::keys_weights(fy - iy, wy);
       for (int c = 0; c < C; ++c) {
         float acc = 0;
         for (int j = 0; j < 4; ++j) {

@@ -60,13 +60,10 @@ void median_rows(const float* src, float* dst, int W, int H, int k, int y_begin,
 // switch lets the tests and benches run the SSE2 path on an AVX2 machine). Evaluated once.
 bool cpu_has_avx2_fma();
 
-// Interpolation helpers shared with the batched TV-L1 (defined in flow/tvl1_steps.h, host and device).
-inline void cubic_weights(float t, float w[4]) { batch::keys_weights(t, w); }  // Keys, a = -0.5
-using batch::bspline_weights;
-using batch::mirror_index;
-// Turns the w x h samples (row-major) into cubic B-spline coefficients in place (mirror-symmetric
-// extension; float or double): then the value at i + t, t in [0, 1), is
-// sum_k bspline_weights(t)[k] c[mirror_index(i - 1 + k)], separably in x and y.
+// The interpolation weights (Keys, B-spline) and mirror_index live in flow/tvl1_steps.h (host and
+// device), namespace batch. This turns the w x h samples (row-major) into cubic B-spline coefficients
+// in place (mirror-symmetric extension; float or double): then the value at i + t, t in [0, 1), is
+// sum_k batch::bspline_weights(t)[k] c[batch::mirror_index(i - 1 + k)], separably in x and y.
 template <class T>
 void bspline_prefilter(T* data, int w, int h) {
   const double gain = batch::prefilter_gain(w, h);

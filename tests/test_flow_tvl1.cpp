@@ -112,7 +112,7 @@ TEST_CASE("tvl1: identical frames give (nearly) zero flow; colour input is conve
 // The spline must pass through the samples (at every size, including 1 and 2, where the mirrored
 // extension is shortest) and, between them, follow a smooth image more closely than Keys' cubic.
 TEST_CASE("B-spline prefilter: the spline interpolates the samples; between them it beats Keys' cubic") {
-  using flow::detail::mirror_index;
+  using flow::batch::mirror_index;
   std::mt19937 rng(7);
   for (int W : {1, 2, 3, 5, 24, 25, 40})
     for (int H : {1, 2, 7, 33}) {
@@ -153,10 +153,10 @@ TEST_CASE("B-spline prefilter: the spline interpolates the samples; between them
     for (int x = 6; x < W - 6; ++x, ++n) {
       double ws[4], wy[4];
       float wk[4], wky[4];
-      flow::detail::bspline_weights(0.37, ws);
-      flow::detail::bspline_weights(0.61, wy);
-      flow::detail::cubic_weights(0.37f, wk);
-      flow::detail::cubic_weights(0.61f, wky);
+      flow::batch::bspline_weights(0.37, ws);
+      flow::batch::bspline_weights(0.61, wy);
+      flow::batch::keys_weights(0.37f, wk);
+      flow::batch::keys_weights(0.61f, wky);
       double a = 0, b = 0;
       for (int j = 0; j < 4; ++j)
         for (int k = 0; k < 4; ++k) {
