@@ -381,13 +381,6 @@ void update_matrices_sse2(const PolyExp& P0, const PolyExp& P1, const float* U, 
     if (W4 < W) update_matrices_body(P0, P1, U, V, M, y, y + 1, W4);
   }
 }
-#else
-void update_matrices_sse2(const PolyExp& P0, const PolyExp& P1, const float* U, const float* V, float* M, int y0,
-                          int y1) {
-  update_matrices_body(P0, P1, U, V, M, y0, y1);
-}
-#endif
-#ifdef AHMSA_FLOW_X86
 // 8x8 transpose of the rows r[0..7]; only the first kP outputs are needed.
 AHMSA_TARGET_AVX2 static inline void transpose8_first5(const __m256 r[8], __m256 out[kP]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -466,7 +459,11 @@ AHMSA_TARGET_AVX2 void update_matrices_avx2(const PolyExp& P0, const PolyExp& P1
     if (W8 < W) update_matrices_body(P0, P1, U, V, M, y, y + 1, W8);
   }
 }
-#else
+#else  // not x86: both names run the portable body
+void update_matrices_sse2(const PolyExp& P0, const PolyExp& P1, const float* U, const float* V, float* M, int y0,
+                          int y1) {
+  update_matrices_body(P0, P1, U, V, M, y0, y1);
+}
 void update_matrices_avx2(const PolyExp& P0, const PolyExp& P1, const float* U, const float* V, float* M, int y0,
                           int y1) {
   update_matrices_body(P0, P1, U, V, M, y0, y1);
