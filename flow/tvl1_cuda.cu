@@ -147,29 +147,43 @@ struct CudaExecutor {
 
 }  // namespace
 
+namespace {
+// Whether this process can run the kernels, found once (a device query, then a one-thread probe
+// kernel, which also catches a GPU this build has no code for).
+struct CudaProbe {
+  bool ok = false;
+  std::string why;
+  CudaProbe() {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0) {
+      why = e != cudaSuccess ? std::string("no usable GPU: ") + cudaGetErrorString(e) : "no CUDA device";
+      cudaGetLastError();  // clear the sticky error state for later callers
+      return;
+    }
+    int* flag = nullptr;
+    e = cudaMalloc(&flag, sizeof(int));
+    if (e == cudaSuccess) {
+      probe_kernel<<<1, 1>>>(flag);
+      e = cudaGetLastError();
+      if (e == cudaSuccess) e = cudaDeviceSynchronize();
+      cudaFree(flag);
+    }
+    if (e != cudaSuccess) {
+      why = std::string("the GPU cannot run this build's kernels (built for sm_80 and sm_90): ") +
+            cudaGetErrorString(e);
+      cudaGetLastError();
+      return;
+    }
+    ok = true;
+  }
+};
+}  // namespace
+
 bool tvl1_cuda_available(std::string* why) {
-  int n = 0;
-  cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess || n == 0) {
-    if (why) *why = e != cudaSuccess ? std::string("no usable GPU: ") + cudaGetErrorString(e) : "no CUDA device";
-    cudaGetLastError();  // clear the sticky error state for later callers
-    return false;
-  }
-  int* flag = nullptr;
-  e = cudaMalloc(&flag, sizeof(int));
-  if (e == cudaSuccess) {
-    probe_kernel<<<1, 1>>>(flag);
-    e = cudaGetLastError();
-    if (e == cudaSuccess) e = cudaDeviceSynchronize();
-    cudaFree(flag);
-  }
-  if (e != cudaSuccess) {
-    if (why) *why = std::string("the GPU cannot run this build's kernels (built for sm_80 and sm_90): ") +
-                    cudaGetErrorString(e);
-    cudaGetLastError();
-    return false;
-  }
-  return true;
+  static const CudaProbe probe;
+  if (!probe.ok && why) *why = probe.why;
+  return probe.ok;
 }
 
 std::vector<FlowField> tvl1_batch_cuda(const std::vector<img::Image>& I0, const std::vector<img::Image>& I1,
