@@ -92,11 +92,52 @@ void norm_mid_forward(const float* x, const float* w, const float* b, float* y, 
 void norm_mid_backward(const float* x, const float* w, const float* mean, const float* invstd, const float* gy,
                        float* gx, float* gw, float* gb, int64_t outer, int64_t C, int64_t inner);
 
+// Running statistics of BatchNorm in training: r = (1 − m) r + m batch (mean, and unbiased variance).
+void batch_norm_update_running(float* running_mean, float* running_var, const float* mean, const float* var_unbiased,
+                               int64_t C, float momentum);
+// Eval mode keeps the batch statistics of the backward as constants: mean = rmean, invstd = 1/sqrt(rvar + eps).
+void batch_norm_eval_stats(const float* rmean, const float* rvar, float* mean, float* invstd, int64_t C, float eps);
+
 // ---- loss ----------------------------------------------------------------------------------------
 // Cross-entropy with optional class weights wc and label smoothing ε. Per row n with target t:
 // q = (1−ε) onehot(t) + ε/K, l_n = −Σ_k wc[k] q_k log p_k  (unweighted: wc = 1);
-// loss = Σ_n l_n / Σ_n wc[t_n]  (PyTorch's weighted mean). Writes dlogits = ∂loss/∂logits.
-float cross_entropy(const float* logits, const int* targets, const float* wc, int64_t N, int64_t K, float eps,
-                    float* dlogits);
+// loss = Σ_n l_n / Σ_n wc[t_n]  (PyTorch's weighted mean). Writes loss[0] and dlogits = ∂loss/∂logits.
+// targets are class ids in [0, K) in the same memory as logits (checked by the caller).
+void cross_entropy(const float* logits, const int32_t* targets, const float* wc, int64_t N, int64_t K, float eps,
+                   float* loss, float* dlogits);
+
+// ---- memory ----------------------------------------------------------------------------------------
+void fill(float* y, int64_t n, float v);
+// dst[i] += src[i] (gradient accumulation)
+void add_inplace(float* dst, const float* src, int64_t n);
+// dst (contiguous, row-major over `shape`) = the strided view src[Σ idx_d · strides_d]; at most 8 dims.
+constexpr int kMaxDims = 8;
+struct StridedView {
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};
+};
+void strided_copy(const float* src, const StridedView& view, float* dst);
+// gx = 0 except gx[o, idx[o, i], i] = gy[o, i] (the backward of max_mid)
+void max_mid_backward(const float* gy, const int32_t* idx, float* gx, int64_t outer, int64_t R, int64_t inner);
+
+// ---- dropout: a counter-based generator, so any device gives the same mask for the same seed ---------
+// u_i = counter_uniform(seed, offset + i) (tensor/counter_rng.h); mask_i = u_i < p ? 0 : 1/(1 − p)
+void dropout_mask(float* mask, int64_t n, float p, uint64_t seed, uint64_t offset);
+
+// ---- optimisers: one call updates every parameter (PyTorch's update rules) -------------------------
+// Parameter i is theta[i][0..n[i]) with gradient grad[i] (null: skipped) and state at offset[i] in the slabs.
+struct ParamList {
+  std::vector<float*> theta;
+  std::vector<const float*> grad;
+  std::vector<int64_t> numel, offset;
+};
+// SGD: d = g + λθ; with momentum v = first ? d : μ v + d, d = nesterov ? d + μ v : v;  θ −= lr d
+void sgd_update(const ParamList& p, float* v_slab, float lr, float momentum, float weight_decay, bool nesterov,
+                bool first);
+// Adam/AdamW at step t (1-based): decoupled: θ *= 1 − lr λ, else g += λθ;
+// m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²; θ −= (lr / (1−β1ᵗ)) m / (sqrt(v) / sqrt(1−β2ᵗ) + ε)
+void adam_update(const ParamList& p, float* m_slab, float* v_slab, float lr, float beta1, float beta2, float eps,
+                 float weight_decay, bool decoupled, int64_t t);
 
 }  // namespace ahmsa::cpu
