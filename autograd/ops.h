@@ -81,6 +81,10 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 
 // ---- regularisation and loss ----
 // Inverted dropout: zeroes with probability p and scales survivors by 1/(1-p); identity when !training.
+// The mask comes from the counter-based stream (tensor/counter_rng.h): element i of a call uses
+// counter_uniform(seed, offset + i) with gen.counter_block(numel), so the same seed gives the same mask
+// on any device and thread count, and calls continue the stream. (Masks changed from earlier versions,
+// which drew one gen.uniform() per element: a run with the same seed now drops different units.)
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
 // Mean cross-entropy of logits [N,K] against class ids; optional class weights [K] (PyTorch's
 // weighted mean) and label smoothing eps (targets (1-eps) one-hot + eps/K).

@@ -90,9 +90,7 @@ void add_inplace(Tensor& dst, const Tensor& src) {
   require_cpu("add_inplace", {&dst, &src});
   if (!dst.is_contiguous()) shape_fail("add_inplace", "destination is a non-contiguous view " + dst.str());
   Tensor s = in(src);
-  float* d = dst.data();
-  const float* p = s.data();
-  for (int64_t i = 0; i < dst.numel(); ++i) d[i] += p[i];
+  cpu::add_inplace(dst.data(), s.data(), dst.numel());
 }
 
 static Tensor unary(cpu::Unary op, const char* name, const Tensor& x) {

@@ -11,8 +11,8 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   if (!training || p == 0.f) return x;
   require_cpu("dropout", {&x});
   Tensor mask = Tensor::empty(x.shape());
-  float scale = 1.f / (1.f - p);
-  for (int64_t i = 0; i < mask.numel(); ++i) mask.data()[i] = gen.uniform() < p ? 0.f : scale;
+  auto block = gen.counter_block(uint64_t(mask.numel()));
+  cpu::dropout_mask(mask.data(), mask.numel(), p, block.seed, block.offset);
   return mul(x, mask);
 }
 
@@ -29,10 +29,10 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, cons
   if (class_weights.defined() && (class_weights.dim() != 1 || class_weights.size(0) != K))
     shape_fail("cross_entropy", "class weights " + class_weights.str() + " for " + std::to_string(K) + " classes");
   Tensor lc = in(logits), wc = class_weights.defined() ? in(class_weights) : Tensor();
-  Tensor dlogits = Tensor::empty(logits.shape());
-  float loss = cpu::cross_entropy(lc.data(), targets.data(), wc.defined() ? wc.data() : nullptr, N, K, label_smoothing,
-                                  dlogits.data());
-  Tensor y = Tensor::scalar(loss);
+  Tensor dlogits = Tensor::empty(logits.shape()), y = Tensor::empty({});
+  std::vector<int32_t> t32(targets.begin(), targets.end());
+  cpu::cross_entropy(lc.data(), t32.data(), wc.defined() ? wc.data() : nullptr, N, K, label_smoothing, y.data(),
+                     dlogits.data());
   autograd::record(y, "cross_entropy", {logits}, [dlogits](const Tensor& g) -> std::vector<Tensor> {
     return {mul(dlogits, g.item())};
   });

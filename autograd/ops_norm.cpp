@@ -31,21 +31,12 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, T
   if (training) {
     Tensor var_u = Tensor::empty({C});
     cpu::batch_norm_train_forward(xc.data(), wp, bp, y.data(), mean.data(), invstd.data(), var_u.data(), N, C, HW, eps);
-    if (running_mean.defined()) {  // running = (1 − m) running + m batch
-      float* rm = running_mean.data();
-      float* rv = running_var.data();
-      for (int64_t c = 0; c < C; ++c) {
-        rm[c] = (1 - momentum) * rm[c] + momentum * mean.data()[c];
-        rv[c] = (1 - momentum) * rv[c] + momentum * var_u.data()[c];
-      }
-    }
+    if (running_mean.defined())
+      cpu::batch_norm_update_running(running_mean.data(), running_var.data(), mean.data(), var_u.data(), C, momentum);
   } else {
     if (!running_mean.defined()) shape_fail("batch_norm2d", "eval mode needs running statistics");
     cpu::batch_norm_eval_forward(xc.data(), wp, bp, running_mean.data(), running_var.data(), y.data(), N, C, HW, eps);
-    for (int64_t c = 0; c < C; ++c) {
-      mean.data()[c] = running_mean.data()[c];
-      invstd.data()[c] = 1.f / std::sqrt(running_var.data()[c] + eps);
-    }
+    cpu::batch_norm_eval_stats(running_mean.data(), running_var.data(), mean.data(), invstd.data(), C, eps);
   }
   bool gw = weight.defined() && weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
   // The closure keeps wc (not the raw pointer wp): a weight that needs no gradient is not held

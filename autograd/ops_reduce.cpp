@@ -99,10 +99,8 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
   cpu::max_mid(in(x).data(), y.data(), idx->data(), outer, R, inner);
   Shape xs = x.shape();
   autograd::record(y, "max", {x}, [=](const Tensor& g) -> std::vector<Tensor> {
-    Tensor gc = in(g), gx = Tensor::zeros(xs);
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t i = 0; i < inner; ++i)
-        gx.data()[(o * R + (*idx)[o * inner + i]) * inner + i] = gc.data()[o * inner + i];
+    Tensor gc = in(g), gx = Tensor::empty(xs);
+    cpu::max_mid_backward(gc.data(), idx->data(), gx.data(), outer, R, inner);
     return {gx};
   });
   return y;

@@ -8,7 +8,7 @@
 #include "autograd/autograd.h"
 #include "tensor/allocator.h"
 #include "tensor/device.h"
-#include "tensor/parallel.h"
+#include "tensor/kernels.h"
 
 namespace ahmsa {
 
@@ -101,40 +101,33 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
-// Copies a strided view into contiguous memory, walking the last dimension innermost.
-static void gather_strided(const Tensor& src, float* dst) {
-  const auto& sh = src.shape();
-  const auto& st = src.strides();
-  int64_t nd = src.dim(), n = src.numel();
-  if (n == 0) return;
-  if (nd == 0) {
-    dst[0] = src.data()[0];
-    return;
+// The kernel's description of a view: size-1 dimensions dropped and neighbours that step through
+// memory as one (stride_d = stride_{d+1} · size_{d+1}) merged, so the copy's inner rows are as long
+// as the layout allows and views of more than kMaxDims dimensions work when they fold that far.
+static cpu::StridedView strided_view(const Tensor& t) {
+  Shape sh, st;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.shape()[d] == 1) continue;
+    if (!sh.empty() && st.back() == t.strides()[d] * t.shape()[d]) {
+      sh.back() *= t.shape()[d];
+      st.back() = t.strides()[d];
+    } else {
+      sh.push_back(t.shape()[d]);
+      st.push_back(t.strides()[d]);
+    }
   }
-  const float* base = src.data();
-  const int64_t inner = sh[nd - 1], istride = st[nd - 1], rows = n / std::max<int64_t>(inner, 1);
-  // Rows of the last dimension are independent: threads take contiguous ranges of them.
-  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t lo, int64_t hi) {
-    std::vector<int64_t> idx(size_t(nd), 0);
-    for (int64_t i = nd - 2, rem = lo; i >= 0; --i) {  // multi-index of row `lo`
-      idx[size_t(i)] = rem % sh[i];
-      rem /= sh[i];
-    }
-    for (int64_t r = lo; r < hi; ++r) {
-      int64_t off = 0;
-      for (int64_t i = 0; i < nd - 1; ++i) off += idx[size_t(i)] * st[i];
-      const float* p = base + off;
-      float* d = dst + r * inner;
-      if (istride == 1)
-        std::memcpy(d, p, size_t(inner) * sizeof(float));
-      else
-        for (int64_t j = 0; j < inner; ++j) d[j] = p[j * istride];
-      for (int64_t i = nd - 2; i >= 0; --i) {
-        if (++idx[size_t(i)] < sh[i]) break;
-        idx[size_t(i)] = 0;
-      }
-    }
-  });
+  if (sh.size() > size_t(cpu::kMaxDims))
+    throw ShapeError("strided copy: the view " + t.str() + " folds to " + std::to_string(sh.size()) +
+                     " dimensions, at most " + std::to_string(cpu::kMaxDims) + " are supported");
+  cpu::StridedView v;
+  v.ndim = int(sh.size());
+  for (size_t d = 0; d < sh.size(); ++d) v.shape[d] = sh[d], v.strides[d] = st[d];
+  return v;
+}
+
+static void gather_strided(const Tensor& src, float* dst) {
+  if (src.numel() == 0) return;
+  cpu::strided_copy(src.data(), strided_view(src), dst);
 }
 
 std::vector<float> Tensor::to_vector() const {
@@ -155,7 +148,7 @@ void Tensor::fill_(float v) {
     return;
   }
   if (!is_contiguous()) throw ShapeError("fill_ on a non-contiguous view " + str());
-  std::fill_n(data(), numel(), v);
+  cpu::fill(data(), numel(), v);
 }
 
 void Tensor::copy_(const Tensor& src) {
