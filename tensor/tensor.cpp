@@ -7,8 +7,8 @@
 
 #include "autograd/autograd.h"
 #include "tensor/allocator.h"
+#include "tensor/backend.h"
 #include "tensor/device.h"
-#include "tensor/kernels.h"
 
 namespace ahmsa {
 
@@ -101,33 +101,10 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
-// The kernel's description of a view: size-1 dimensions dropped and neighbours that step through
-// memory as one (stride_d = stride_{d+1} · size_{d+1}) merged, so the copy's inner rows are as long
-// as the layout allows and views of more than kMaxDims dimensions work when they fold that far.
-static cpu::StridedView strided_view(const Tensor& t) {
-  Shape sh, st;
-  for (int64_t d = 0; d < t.dim(); ++d) {
-    if (t.shape()[d] == 1) continue;
-    if (!sh.empty() && st.back() == t.strides()[d] * t.shape()[d]) {
-      sh.back() *= t.shape()[d];
-      st.back() = t.strides()[d];
-    } else {
-      sh.push_back(t.shape()[d]);
-      st.push_back(t.strides()[d]);
-    }
-  }
-  if (sh.size() > size_t(cpu::kMaxDims))
-    throw ShapeError("strided copy: the view " + t.str() + " folds to " + std::to_string(sh.size()) +
-                     " dimensions, at most " + std::to_string(cpu::kMaxDims) + " are supported");
-  cpu::StridedView v;
-  v.ndim = int(sh.size());
-  for (size_t d = 0; d < sh.size(); ++d) v.shape[d] = sh[d], v.strides[d] = st[d];
-  return v;
-}
-
+// Gathers the (possibly strided) view src into contiguous memory dst on src's device.
 static void gather_strided(const Tensor& src, float* dst) {
   if (src.numel() == 0) return;
-  cpu::strided_copy(src.data(), strided_view(src), dst);
+  tt::strided_copy(src.device(), src.data(), tt::strided_view(src), dst);
 }
 
 std::vector<float> Tensor::to_vector() const {
@@ -143,40 +120,35 @@ float Tensor::item() const {
 }
 
 void Tensor::fill_(float v) {
-  if (device() != Device::CPU) {
-    device_fill(data(), size_t(numel()), v);
-    return;
-  }
   if (!is_contiguous()) throw ShapeError("fill_ on a non-contiguous view " + str());
-  cpu::fill(data(), numel(), v);
+  tt::fill(device(), data(), numel(), v);
 }
 
+// Within one device a strided source is gathered by the device's kernel; across devices the
+// source is made contiguous on its own device first, then the bytes are transferred.
 void Tensor::copy_(const Tensor& src) {
   if (src.shape() != shape()) throw ShapeError("copy_: shape " + src.str() + " into " + str());
   if (!is_contiguous()) throw ShapeError("copy_ into a non-contiguous view " + str());
-  if (device() == Device::CPU && src.device() == Device::CPU) {
+  if (device() == src.device()) {
     gather_strided(src, data());
     return;
   }
-  Tensor s = src.device() == Device::CPU ? src.contiguous_nograd_() : src;
-  if (!s.is_contiguous()) throw ShapeError("copy_ from a non-contiguous device view " + src.str());
+  Tensor s = src.contiguous_nograd();
   device_copy(data(), device(), s.data(), s.device(), size_t(numel()));
 }
 
 // Contiguous copy without recording history (used by the differentiable ops and by copy_).
-Tensor Tensor::contiguous_nograd_() const {
+Tensor Tensor::contiguous_nograd() const {
   if (is_contiguous()) return *this;
-  if (device() != Device::CPU) throw ShapeError("non-contiguous device tensors need a device copy kernel");
-  Tensor out = make(shape(), Device::CPU);
+  Tensor out = make(shape(), device());
   gather_strided(*this, out.data());
   return out;
 }
 
 Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
-  Tensor src = contiguous_nograd_();
   Tensor out = make(shape(), d);
-  device_copy(out.data(), d, src.data(), src.device(), size_t(numel()));
+  out.copy_(*this);
   return out;
 }
 

@@ -4,27 +4,39 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "tensor/backend.h"
+
 namespace ahmsa {
 
 Optimizer::Optimizer(std::vector<Tensor> params, float lr) : params_(std::move(params)), lr_(lr) {
-  for (auto& p : params_) {
-    if (p.device() != Device::CPU || !p.is_contiguous())
-      throw ShapeError("optimiser: parameters must be contiguous CPU tensors, got " + p.str());
+  if (!params_.empty()) device_ = params_[0].device();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    if (!p.is_contiguous())
+      throw ShapeError("optimiser: parameter " + std::to_string(i) + " is a non-contiguous view " + p.str());
+    if (p.device() != device_)
+      throw std::runtime_error("optimiser: all parameters must be on one device, parameter 0 is on " +
+                               std::string(device_name(device_)) + ", parameter " + std::to_string(i) + " on " +
+                               device_name(p.device()));
     offsets_.push_back(total_);
     total_ += p.numel();
   }
 }
 
-void Optimizer::allocate_state(int slots) { state_ = Tensor::zeros({int64_t(slots) * total_}); }
+void Optimizer::allocate_state(int slots) { state_ = Tensor::zeros({int64_t(slots) * total_}, device_); }
 
 void Optimizer::zero_grad() {
   for (auto& p : params_) p.zero_grad();
 }
 
-cpu::ParamList Optimizer::param_list() const {
-  cpu::ParamList list;
+tt::ParamList Optimizer::param_list() const {
+  tt::ParamList list;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor g = params_[i].grad();
+    if (params_[i].device() != device_)  // moved after the optimiser was made (Module::to)
+      throw std::runtime_error("optimiser: parameter " + std::to_string(i) + " moved to " +
+                               device_name(params_[i].device()) + " after the optimiser was made on " +
+                               device_name(device_));
     if (g.defined() && !g.is_contiguous())  // gradients are accumulated contiguous (autograd.cpp)
       throw ShapeError("optimiser: gradient of parameter " + std::to_string(i) + " is a non-contiguous view " + g.str());
     list.theta.push_back(params_[i].data());
@@ -42,7 +54,7 @@ SGD::SGD(std::vector<Tensor> params, float lr, float momentum, float weight_deca
 
 void SGD::step() {
   ++t_;
-  cpu::sgd_update(param_list(), momentum_ != 0.f ? slot(0) : nullptr, lr_, momentum_, wd_, nesterov_, t_ == 1);
+  tt::sgd_update(device_, param_list(), momentum_ != 0.f ? slot(0) : nullptr, lr_, momentum_, wd_, nesterov_, t_ == 1);
 }
 
 Adam::Adam(std::vector<Tensor> params, float lr, float beta1, float beta2, float eps, float weight_decay,
@@ -53,7 +65,7 @@ Adam::Adam(std::vector<Tensor> params, float lr, float beta1, float beta2, float
 
 void Adam::step() {
   ++t_;
-  cpu::adam_update(param_list(), slot(0), slot(1), lr_, b1_, b2_, eps_, wd_, decoupled_, t_);
+  tt::adam_update(device_, param_list(), slot(0), slot(1), lr_, b1_, b2_, eps_, wd_, decoupled_, t_);
 }
 
 float LrSchedule::at(int64_t step) const {

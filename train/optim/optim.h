@@ -2,12 +2,13 @@
 //
 // All state (moments, momentum buffers) lives in one allocation (a tensor on the parameters'
 // device) with a range per parameter, and one kernel call per step updates every parameter
-// (cpu::sgd_update / cpu::adam_update over a ParamList), so a step allocates nothing.
+// (tt::sgd_update / tt::adam_update over a ParamList), so a step allocates nothing. Every
+// parameter must be on one device; the state lives there too.
 #pragma once
 #include <string>
 #include <vector>
 
-#include "tensor/kernels.h"
+#include "tensor/backend.h"
 #include "tensor/tensor.h"
 
 namespace ahmsa {
@@ -28,8 +29,9 @@ class Optimizer {
   void allocate_state(int slots);
   float* slot(int s) const { return state_.data() + int64_t(s) * total_; }
   // The parameters, their current gradients (null where none) and state offsets, for one kernel call.
-  cpu::ParamList param_list() const;
+  tt::ParamList param_list() const;
   std::vector<Tensor> params_;
+  Device device_ = Device::CPU;  // of every parameter and of the state
   std::vector<int64_t> offsets_;
   int64_t total_ = 0;
   Tensor state_;
