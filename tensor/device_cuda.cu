@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/cuda_launch.h"
 #include "tensor/device.h"
 
 namespace ahmsa {
@@ -68,7 +69,7 @@ __global__ static void fill_kernel(float* p, size_t n, float v) {
 
 void device_fill(float* p, size_t n, float v) {
   if (n == 0) return;
-  fill_kernel<<<unsigned((n + 255) / 256), 256>>>(p, n, v);
+  AHMSA_LAUNCH(unsigned((n + 255) / 256), 256, 0, nullptr, fill_kernel)(p, n, v);
   check(cudaGetLastError(), "fill kernel");
 }
 
