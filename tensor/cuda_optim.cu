@@ -17,7 +17,6 @@
 
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_grid.h"
-#include "tensor/device.h"
 #include "tensor/kernels_cuda.h"
 
 namespace ahmsa::cuda {
@@ -105,7 +104,7 @@ struct DeviceTable {
   size_t capacity = 0;
 };
 DeviceTable& device_table() {
-  static DeviceTable* t = new DeviceTable;  // never destroyed, like the allocator's cache
+  static DeviceTable* t = new DeviceTable;  // never destroyed: its memory lives as long as the process
   return *t;
 }
 
@@ -133,11 +132,12 @@ void upload(DeviceTable& t, const std::vector<ParamEntry>& entries, const char* 
   if (entries.size() == t.host.size() &&
       std::memcmp(entries.data(), t.host.data(), entries.size() * sizeof(ParamEntry)) == 0)
     return;
-  if (entries.size() > t.capacity) {
-    device_free(t.dev);
+  if (entries.size() > t.capacity) {  // first use, or a longer list: the only allocations
+    if (t.dev) check(cudaFree(t.dev), std::string(op) + ": freeing the parameter table");
     t.dev = nullptr, t.capacity = 0, t.host.clear();
     const size_t cap = std::max<size_t>(64, entries.size() * 2);
-    t.dev = static_cast<ParamEntry*>(device_alloc(cap * sizeof(ParamEntry)));
+    check(cudaMalloc(&t.dev, cap * sizeof(ParamEntry)),
+          std::string(op) + ": allocating the table of " + std::to_string(cap) + " parameters");
     t.capacity = cap;
   }
   t.host = entries;
