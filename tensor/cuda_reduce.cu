@@ -44,7 +44,7 @@ MidLaunch mid_launch(int64_t outer, int64_t R, int64_t inner) {
   int ty = 1;
   while (tx * ty < kMidMaxThreads && int64_t(ty) * 16 <= R && outputs * ty < (int64_t(1) << 17)) ty *= 2;
   const int64_t col_tiles = (inner + tx - 1) / tx, tiles = outer * col_tiles;
-  const int tz = pow2_at_least(tiles, std::max(1, kThreads / (tx * ty)));
+  const int tz = pow2_at_least(tiles, std::min(64, std::max(1, kThreads / (tx * ty))));  // blockDim.z <= 64
   MidLaunch l;
   l.m = {outer, R, inner, col_tiles, tiles};
   l.block = dim3(unsigned(tx), unsigned(ty), unsigned(tz));
