@@ -3,6 +3,8 @@
 // does it all: a thread per row computes l_n and w[t_n] in the CPU's arithmetic (float softmax,
 // double sums), a fixed tree adds them up (deterministic, no atomics), and then every thread writes
 // its rows of dlogits with the normaliser it now knows.
+#include <stdexcept>
+
 #include "tensor/cuda_check.h"
 #include "tensor/cuda_grid.h"
 #include "tensor/kernels_cuda.h"
@@ -74,7 +76,9 @@ __global__ void cross_entropy_kernel(const float* __restrict__ logits, const int
 
 void cross_entropy(const float* logits, const int32_t* targets, const float* wc, int64_t N, int64_t K, float eps,
                    float* loss, float* dlogits) {
-  if (N <= 0 || K <= 0) return;
+  // N = 0 still runs: the loss is 0/0 = NaN, as on the CPU (PyTorch's mean over nothing).
+  if (N < 0 || (N > 0 && K <= 0))
+    throw std::invalid_argument("cuda::cross_entropy: logits " + dims_str({N, K}) + " (no classes)");
   int threads = 32;  // a power of two for the tree, no more threads than rows
   while (threads < kLossThreads && threads < N) threads *= 2;
   AHMSA_LAUNCH(1, threads, 0, stream(), cross_entropy_kernel)(logits, targets, wc, N, K, eps, loss, dlogits);

@@ -484,6 +484,11 @@ TEST_CASE("cross_entropy: loss and dlogits with class weights and label smoothin
     cuda::cross_entropy(dz.p, dt.p, c.weighted ? dwc.p : nullptr, c.N, c.K, c.eps, dloss2.p, nullptr);
     check_exact(dloss2.get(), dloss.get(), "cross_entropy loss without dlogits");
   }
+  // No rows: the loss is 0/0, NaN, as the CPU kernel gives (and nothing else is written).
+  Dev<float> dz(sz(1)), dloss(std::vector<float>{1.f});
+  Dev<int32_t> dt(sz(1));
+  cuda::cross_entropy(dz.p, dt.p, nullptr, 0, 3, 0.f, dloss.p, nullptr);
+  CHECK(std::isnan(dloss.get()[0]));
 }
 
 // ---- memory -------------------------------------------------------------------------------------------
