@@ -3,7 +3,8 @@
 // Each GPU thread of a block runs on a fiber of its own, a stack and a saved register set, and the
 // block's scheduler switches between them cooperatively: a thread runs until it reaches a barrier or a
 // warp collective, then hands back. On x86-64 the switch is a few instructions written here (callee-
-// saved registers, MXCSR and the x87 control word); elsewhere glibc's ucontext, which is about ten
+// saved registers; the fibers share the host thread's floating-point environment, so MXCSR and the x87
+// control word are not switched); elsewhere glibc's ucontext, which is about ten
 // times slower because swapcontext makes a signal-mask system call on every switch.
 //
 // Stacks are mmap'd with a guard page below them, so a kernel that overflows its stack faults at once.
@@ -49,8 +50,33 @@
 
 namespace cudasim::detail {
 
+// The simulator's own bookkeeping (who waits where, the saved stack pointers) is touched by the fibers
+// and the scheduler with no happens-before between them, on purpose: the only happens-before TSan
+// sees is what a GPU guarantees (barriers, the start and end of a block). Those accesses are hidden
+// from TSan by this scope, so that what it reports are the kernels' races.
+#ifdef CUDASIM_TSAN
+extern "C" void AnnotateIgnoreReadsBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreReadsEnd(const char* file, int line);
+extern "C" void AnnotateIgnoreWritesBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreWritesEnd(const char* file, int line);
+struct TsanIgnore {
+  TsanIgnore() {
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  }
+  ~TsanIgnore() {
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+  }
+};
+#else
+struct TsanIgnore {
+  TsanIgnore() {}  // user-provided: no unused-variable warning where it is a no-op
+};
+#endif
+
 #ifdef CUDASIM_ASM_SWITCH
-// cudasim_switch(&save_sp, new_sp): pushes the callee-saved state on the current stack, stores the
+// cudasim_switch(&save_sp, new_sp): pushes the callee-saved registers on the current stack, stores the
 // stack pointer in *save_sp, loads new_sp and pops the state saved there. A new fiber's stack is laid
 // out by Fiber::reset so that the pops land in cudasim_fiber_start with the entry function in r13
 // and its argument in r12. Weak, so every translation unit may include this header.
@@ -66,14 +92,8 @@ cudasim_switch:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $8, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $8, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -109,7 +129,10 @@ struct Fiber {
 
   char* stack_bottom() const { return map + page(); }
   static size_t stack_size() { return kStack; }
-  static size_t page() { return size_t(sysconf(_SC_PAGESIZE)); }
+  static size_t page() {
+    static const size_t p = size_t(sysconf(_SC_PAGESIZE));
+    return p;
+  }
 
   void create() {
     map_size = kStack + page();
@@ -139,19 +162,16 @@ struct Fiber {
 #endif
 #ifdef CUDASIM_ASM_SWITCH
     uintptr_t top = (uintptr_t(stack_bottom()) + stack_size()) & ~uintptr_t(15);
-    auto* s = reinterpret_cast<uint64_t*>(top - 80);
-    uint32_t mxcsr;
-    uint16_t fpucw;
-    asm volatile("stmxcsr %0" : "=m"(mxcsr));
-    asm volatile("fnstcw %0" : "=m"(fpucw));
-    s[0] = uint64_t(mxcsr) | (uint64_t(fpucw) << 32);
-    s[1] = 0;                               // r15
-    s[2] = 0;                               // r14
-    s[3] = uint64_t(uintptr_t(entry));      // r13
-    s[4] = uint64_t(uintptr_t(arg));        // r12
-    s[5] = 0;                               // rbx
-    s[6] = 0;                               // rbp
-    s[7] = uint64_t(uintptr_t(&cudasim_fiber_start));
+    // Six registers and the return address; after the pops and `ret`, rsp = top - 16 (16-aligned
+    // before cudasim_fiber_start's call, as the ABI wants).
+    auto* s = reinterpret_cast<uint64_t*>(top - 72);
+    s[0] = 0;                               // r15
+    s[1] = 0;                               // r14
+    s[2] = uint64_t(uintptr_t(entry));      // r13
+    s[3] = uint64_t(uintptr_t(arg));        // r12
+    s[4] = 0;                               // rbx
+    s[5] = 0;                               // rbp
+    s[6] = uint64_t(uintptr_t(&cudasim_fiber_start));
     sp = s;
 #else
     getcontext(&ctx);
@@ -191,6 +211,9 @@ struct HostContext {
 
 // Host -> fiber. Returns when the fiber switches back with to_host().
 inline void to_fiber(HostContext& host, Fiber& f) {
+#ifdef CUDASIM_ASM_SWITCH
+  void* const target = f.sp;  // read while still the host, as far as TSan is concerned
+#endif
 #ifdef CUDASIM_TSAN
   if (!host.tsan) host.tsan = __tsan_get_current_fiber();
   __tsan_switch_to_fiber(f.tsan, __tsan_switch_to_fiber_no_sync);
@@ -200,7 +223,7 @@ inline void to_fiber(HostContext& host, Fiber& f) {
   __sanitizer_start_switch_fiber(&fake, f.stack_bottom(), f.stack_size());
 #endif
 #ifdef CUDASIM_ASM_SWITCH
-  cudasim_switch(&host.sp, f.sp);
+  cudasim_switch(&host.sp, target);
 #else
   swapcontext(&host.ctx, &f.ctx);
 #endif
@@ -209,17 +232,41 @@ inline void to_fiber(HostContext& host, Fiber& f) {
 #endif
 }
 
-// Fiber -> host. `finished`: the fiber will never be resumed (ASan may drop its fake stack).
+// Fiber -> host. `finished`: the fiber will never be resumed (ASan may drop its fake stack). The host
+// context's fields are read in a TSan-ignored scope: the host rewrites them between launches.
 inline void to_host(HostContext& host, Fiber& f, bool finished) {
+#ifdef CUDASIM_ASM_SWITCH
+  void* target;
+#endif
 #ifdef CUDASIM_TSAN
-  __tsan_switch_to_fiber(host.tsan, __tsan_switch_to_fiber_no_sync);
+  void* host_fiber;
+#endif
+#ifdef CUDASIM_ASAN
+  const void* host_bottom;
+  size_t host_size;
+#endif
+  {
+    TsanIgnore ignore;
+#ifdef CUDASIM_ASM_SWITCH
+    target = host.sp;
+#endif
+#ifdef CUDASIM_TSAN
+    host_fiber = host.tsan;
+#endif
+#ifdef CUDASIM_ASAN
+    host_bottom = host.stack_bottom;
+    host_size = host.stack_size;
+#endif
+  }
+#ifdef CUDASIM_TSAN
+  __tsan_switch_to_fiber(host_fiber, __tsan_switch_to_fiber_no_sync);
 #endif
 #ifdef CUDASIM_ASAN
   void* fake = nullptr;
-  __sanitizer_start_switch_fiber(finished ? nullptr : &fake, host.stack_bottom, host.stack_size);
+  __sanitizer_start_switch_fiber(finished ? nullptr : &fake, host_bottom, host_size);
 #endif
 #ifdef CUDASIM_ASM_SWITCH
-  cudasim_switch(&f.sp, host.sp);
+  cudasim_switch(&f.sp, target);
 #else
   swapcontext(&f.ctx, &host.ctx);
 #endif
