@@ -42,6 +42,34 @@ inline unsigned grid_for(int64_t n, int threads) {
   return unsigned(std::clamp<int64_t>(blocks, 1, int64_t(1) << 20));
 }
 
+// A 3-D grid over (pixels of a plane, channels, samples) of NCHW data: x covers the pixels in blocks
+// of `threads`, y the channels, z the samples, each capped at its grid limit (65535 for y and z); the
+// kernels stride over all three, so any size works and no thread divides to find its plane.
+inline dim3 plane_grid(int64_t pixels, int64_t channels, int64_t samples, int threads) {
+  return dim3(grid_for(pixels, threads), unsigned(std::clamp<int64_t>(channels, 1, 65535)),
+              unsigned(std::clamp<int64_t>(samples, 1, 65535)));
+}
+
+// The loops of a kernel launched on plane_grid: pixel p (of count) of channel c (of C) of sample n (of N).
+#define AHMSA_FOR_PIXELS(p, count) \
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < (count); p += int64_t(gridDim.x) * blockDim.x)
+#define AHMSA_FOR_PLANES(c, C, n, N)                              \
+  for (int64_t n = blockIdx.z; n < (N); n += gridDim.z)           \
+    for (int64_t c = blockIdx.y; c < (C); c += gridDim.y)
+
+// Walks the elements e = first, first + step, first + 2·step, ... of a row-major (rows × cols) grid as
+// (row r, column c) pairs without dividing at each step (a 64-bit division costs dozens of instructions):
+//   for (GridWalk e(threadIdx.x, blockDim.x, cols); e.r < rows; e.next()) ... x[e.r * ld + e.c] ...
+struct GridWalk {
+  int64_t r, c, dr, dc, cols;
+  __device__ GridWalk(int64_t first, int64_t step, int64_t cols_)
+      : r(first / cols_), c(first % cols_), dr(step / cols_), dc(step % cols_), cols(cols_) {}
+  __device__ void next() {
+    r += dr, c += dc;
+    if (c >= cols) c -= cols, ++r;
+  }
+};
+
 // Device memory for the lifetime of one kernel call. Freed blocks go back to the cache; all kernels run
 // in order on cuda::stream(), so a block reused by the next call is not overwritten before this call's
 // kernels have finished with it.

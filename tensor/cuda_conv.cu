@@ -42,62 +42,80 @@ struct Geometry {
       : C(s.C), H(s.H), W(s.W), k(s.k), stride(s.stride), pad(s.pad), OH(s.OH()), OW(s.OW()) {}
 };
 
-// Columns of samples n0..n0+nb. sample_major: col[n][row][p]; otherwise col[row][n][p]. Each thread
-// writes consecutive addresses of its layout (coalesced); with stride 1 the reads are consecutive too.
+// Columns of samples n0..n0+nb; sample_major: col[n][row][p], else col[row][n][p]. A thread takes
+// one output pixel p of one (n, c) and writes its k·k rows: for each row the threads of a block write
+// consecutive p (coalesced) and, with stride 1, read consecutive input pixels.
 __global__ void im2col_kernel(const float* x, float* col, Geometry g, int64_t n0, int64_t nb, bool sample_major) {
-  const int64_t P = g.OH * g.OW, CKK = g.C * g.k * g.k, total = nb * CKK * P;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t p = t % P, outer = t / P;
-    const int64_t n = sample_major ? outer / CKK : outer % nb, row = sample_major ? outer % CKK : outer / nb;
-    const int64_t c = row / (g.k * g.k), i = (row / g.k) % g.k, j = row % g.k;
-    const int64_t ih = (p / g.OW) * g.stride - g.pad + i, iw = (p % g.OW) * g.stride - g.pad + j;
-    col[t] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) ? x[(((n0 + n) * g.C + c) * g.H + ih) * g.W + iw] : 0.f;
+  const int64_t P = g.OH * g.OW, KK = g.k * g.k, CKK = g.C * KK;
+  AHMSA_FOR_PLANES(c, g.C, n, nb) {
+    const float* plane = x + ((n0 + n) * g.C + c) * g.H * g.W;
+    AHMSA_FOR_PIXELS(p, P) {
+      const int64_t oh = p / g.OW, ow = p - oh * g.OW;
+      for (int64_t i = 0; i < g.k; ++i) {
+        const int64_t ih = oh * g.stride - g.pad + i;
+        const bool row_in = ih >= 0 && ih < g.H;
+        for (int64_t j = 0; j < g.k; ++j) {
+          const int64_t iw = ow * g.stride - g.pad + j, row = c * KK + i * g.k + j;
+          const int64_t at = (sample_major ? n * CKK + row : row * nb + n) * P + p;
+          col[at] = (row_in && iw >= 0 && iw < g.W) ? plane[ih * g.W + iw] : 0.f;
+        }
+      }
+    }
   }
 }
 
 // gx for samples n0..n0+nb from sample-major gcol [nb, CKK, P]: each input pixel sums, in (i, j)
-// order, the column entries that were read from it.
+// order, the column entries that were read from it (no two threads write one pixel: no atomics).
 __global__ void col2im_kernel(const float* gcol, float* gx, Geometry g, int64_t n0, int64_t nb) {
-  const int64_t P = g.OH * g.OW, CKK = g.C * g.k * g.k, HW = g.H * g.W, total = nb * g.C * HW;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t w = t % g.W, h = (t / g.W) % g.H, c = (t / HW) % g.C, n = t / (g.C * HW);
-    const float* src = gcol + (n * CKK + c * g.k * g.k) * P;
-    float acc = 0.f;
-    for (int64_t i = 0; i < g.k; ++i) {
-      const int64_t th = h + g.pad - i;  // = oh · stride
-      if (th < 0 || th % g.stride != 0 || th / g.stride >= g.OH) continue;
-      for (int64_t j = 0; j < g.k; ++j) {
-        const int64_t tw = w + g.pad - j;
-        if (tw < 0 || tw % g.stride != 0 || tw / g.stride >= g.OW) continue;
-        acc += src[(i * g.k + j) * P + (th / g.stride) * g.OW + tw / g.stride];
+  const int64_t P = g.OH * g.OW, KK = g.k * g.k, HW = g.H * g.W;
+  AHMSA_FOR_PLANES(c, g.C, n, nb) {
+    const float* src = gcol + (n * g.C + c) * KK * P;
+    float* plane = gx + ((n0 + n) * g.C + c) * HW;
+    AHMSA_FOR_PIXELS(t, HW) {
+      const int64_t h = t / g.W, w = t - h * g.W;
+      float acc = 0.f;
+      for (int64_t i = 0; i < g.k; ++i) {
+        const int64_t th = h + g.pad - i;  // = oh · stride when pixel row h was read for kernel row i
+        if (th < 0) break;                 // th only falls with i
+        if (th % g.stride != 0 || th / g.stride >= g.OH) continue;
+        for (int64_t j = 0; j < g.k; ++j) {
+          const int64_t tw = w + g.pad - j;
+          if (tw < 0) break;
+          if (tw % g.stride != 0 || tw / g.stride >= g.OW) continue;
+          acc += src[(i * g.k + j) * P + (th / g.stride) * g.OW + tw / g.stride];
+        }
       }
+      plane[t] = acc;
     }
-    gx[n0 * g.C * HW + t] = acc;
   }
 }
 
 // y[n, o, p] += b[o] over y [N, O, P]
-__global__ void bias_add_kernel(float* y, const float* b, int64_t O, int64_t P, int64_t total) {
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x)
-    y[t] += b[(t / P) % O];
+__global__ void bias_add_kernel(float* y, const float* b, int64_t N, int64_t O, int64_t P) {
+  AHMSA_FOR_PLANES(o, O, n, N) {
+    float* plane = y + (n * O + o) * P;
+    const float bias = b[o];
+    AHMSA_FOR_PIXELS(p, P) plane[p] += bias;
+  }
 }
 
 // gyt [O, nb, P] = gy[n0..n0+nb) [nb, O, P]
 __global__ void gather_channel_major_kernel(const float* gy, float* gyt, int64_t O, int64_t P, int64_t n0,
                                             int64_t nb) {
-  const int64_t total = O * nb * P;
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t p = t % P, n = (t / P) % nb, o = t / (P * nb);
-    gyt[t] = gy[((n0 + n) * O + o) * P + p];
+  AHMSA_FOR_PLANES(o, O, n, nb) {
+    const float* src = gy + ((n0 + n) * O + o) * P;
+    float* dst = gyt + (o * nb + n) * P;
+    AHMSA_FOR_PIXELS(p, P) dst[p] = src[p];
   }
 }
 
-// gb[o] = Σ_{n,p} gy[n, o, p]: block o; each thread sums a fixed strided subset, then a fixed tree.
+// gb[o] = Σ_{n,p} gy[n, o, p]: block o; thread t sums elements t, t + kThreads, ... of the (n, p)
+// grid, then a fixed tree.
 __global__ void bias_grad_kernel(const float* gy, float* gb, int64_t N, int64_t O, int64_t P) {
   __shared__ double part[kThreads];
-  const int64_t o = blockIdx.x, M = N * P;
+  const int64_t o = blockIdx.x;
   double acc = 0;
-  for (int64_t e = threadIdx.x; e < M; e += blockDim.x) acc += gy[((e / P) * O + o) * P + e % P];
+  for (GridWalk e(threadIdx.x, kThreads, P); e.r < N; e.next()) acc += gy[(e.r * O + o) * P + e.c];
   part[threadIdx.x] = acc;
   __syncthreads();
   for (int half = kThreads / 2; half > 0; half /= 2) {
@@ -109,10 +127,10 @@ __global__ void bias_grad_kernel(const float* gy, float* gb, int64_t N, int64_t 
 
 void im2col(const ConvShape& s, const float* x, float* col, int64_t n0, int64_t nb, bool sample_major,
             const char* op) {
-  const int64_t total = nb * s.C * s.k * s.k * s.OH() * s.OW();
-  if (total == 0) return;
-  AHMSA_LAUNCH(grid_for(total, kThreads), kThreads, 0, stream(), im2col_kernel)(x, col, Geometry(s), n0, nb,
-                                                                                 sample_major);
+  const int64_t P = s.OH() * s.OW();
+  if (nb * s.C * P == 0 || s.k == 0) return;
+  AHMSA_LAUNCH(plane_grid(P, s.C, nb, kThreads), kThreads, 0, stream(), im2col_kernel)(x, col, Geometry(s), n0, nb,
+                                                                                        sample_major);
   check_launch_of([&] { return describe(op, s) + " (im2col)"; });
 }
 
@@ -135,7 +153,7 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const fl
          [&] { return describe("conv2d_forward (W · col)", s); });
   }
   if (b) {
-    AHMSA_LAUNCH(grid_for(total, kThreads), kThreads, 0, stream(), bias_add_kernel)(y, b, s.O, P, total);
+    AHMSA_LAUNCH(plane_grid(P, s.O, s.N, kThreads), kThreads, 0, stream(), bias_add_kernel)(y, b, s.N, s.O, P);
     check_launch_of([&] { return describe("conv2d_forward (bias)", s); });
   }
 }
@@ -143,13 +161,13 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const fl
 void conv2d_backward(const ConvShape& s, const float* x, const float* w, const float* gy, float* gx, float* gw,
                      float* gb) {
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.k * s.k;
-  if (gb && s.O > 0) {
+  if (s.N * P == 0) {  // the parameter gradients are sums over nothing
+    if (gw) check(cudaMemsetAsync(gw, 0, size_t(s.O * CKK) * sizeof(float), stream()), describe("conv2d_backward (gw = 0)", s));
+    if (gb) check(cudaMemsetAsync(gb, 0, size_t(s.O) * sizeof(float), stream()), describe("conv2d_backward (gb = 0)", s));
+  } else if (gb && s.O > 0) {
     AHMSA_LAUNCH(unsigned(s.O), kThreads, 0, stream(), bias_grad_kernel)(gy, gb, s.N, s.O, P);
     check_launch_of([&] { return describe("conv2d_backward (bias gradient)", s); });
   }
-  if (gw && (s.N == 0 || P == 0))  // a sum over nothing
-    check(cudaMemsetAsync(gw, 0, size_t(s.O * CKK) * sizeof(float), stream()),
-          describe("conv2d_backward (zero weight gradient)", s));
   if ((!gx && !gw) || s.N == 0 || P == 0) {
     if (gx && s.N * s.C * s.H * s.W > 0)  // no output pixels: nothing flows back
       check(cudaMemsetAsync(gx, 0, size_t(s.N * s.C * s.H * s.W) * sizeof(float), stream()),
@@ -163,9 +181,8 @@ void conv2d_backward(const ConvShape& s, const float* x, const float* w, const f
   for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
     const int64_t nb = std::min(chunk, s.N - n0);
     if (gw) {
-      const int64_t n = s.O * nb * P;
-      AHMSA_LAUNCH(grid_for(n, kThreads), kThreads, 0, stream(), gather_channel_major_kernel)(gy, gyt.data(), s.O, P,
-                                                                                             n0, nb);
+      AHMSA_LAUNCH(plane_grid(P, s.O, nb, kThreads), kThreads, 0, stream(), gather_channel_major_kernel)(
+          gy, gyt.data(), s.O, P, n0, nb);
       check_launch_of([&] { return describe("conv2d_backward (gy to channel-major)", s); });
       im2col(s, x, col.data(), n0, nb, false, "conv2d_backward");
       gemm(false, true, s.O, CKK, nb * P, 1.f, gyt.data(), nb * P, 0, col.data(), nb * P, 0, n0 == 0 ? 0.f : 1.f, gw,
@@ -181,9 +198,9 @@ void conv2d_backward(const ConvShape& s, const float* x, const float* w, const f
       }
       gemm(true, false, CKK, P, s.O, 1.f, w, CKK, 0, gyn, P, s.O * P, 0.f, gcol.data(), P, CKK * P, nb,
            [&] { return describe("conv2d_backward (gcol = Wᵀ · gy)", s); });
-      const int64_t n = nb * s.C * s.H * s.W;
-      if (n == 0) continue;
-      AHMSA_LAUNCH(grid_for(n, kThreads), kThreads, 0, stream(), col2im_kernel)(gcol.data(), gx, Geometry(s), n0, nb);
+      if (s.C * s.H * s.W == 0) continue;
+      AHMSA_LAUNCH(plane_grid(s.H * s.W, s.C, nb, kThreads), kThreads, 0, stream(), col2im_kernel)(gcol.data(), gx,
+                                                                                                  Geometry(s), n0, nb);
       check_launch_of([&] { return describe("conv2d_backward (col2im)", s); });
     }
   }

@@ -40,9 +40,10 @@ __device__ float warp_sum(float v) {
   return v;
 }
 
-// ---- BatchNorm: block c handles channel c of x [N, C, HW]; element e < N·HW is (n, i) = (e / HW, e % HW)
+// ---- BatchNorm: block c handles channel c of x [N, C, HW]; thread t takes the elements t, t + kThreads, ...
+// of the channel's (n, i) grid, at x[(n C + c) HW + i].
 
-__device__ int64_t channel_index(int64_t e, int64_t c, int64_t C, int64_t HW) { return ((e / HW) * C + c) * HW + e % HW; }
+__device__ int64_t channel_at(const GridWalk& e, int64_t c, int64_t C, int64_t HW) { return (e.r * C + c) * HW + e.c; }
 
 __global__ void batch_norm_train_forward_kernel(const float* x, const float* w, const float* b, float* y, float* mean,
                                                 float* invstd, float* var_unbiased, int64_t N, int64_t C, int64_t HW,
@@ -50,11 +51,11 @@ __global__ void batch_norm_train_forward_kernel(const float* x, const float* w, 
   __shared__ double part[kThreads];
   const int64_t c = blockIdx.x, M = N * HW;
   double s = 0;
-  for (int64_t e = threadIdx.x; e < M; e += kThreads) s += x[channel_index(e, c, C, HW)];
+  for (GridWalk e(threadIdx.x, kThreads, HW); e.r < N; e.next()) s += x[channel_at(e, c, C, HW)];
   const float mu = float(block_sum(s, part) / double(M));
   double ss = 0;  // two passes, as on the CPU: Σ (x − μ)² does not cancel
-  for (int64_t e = threadIdx.x; e < M; e += kThreads) {
-    const float d = x[channel_index(e, c, C, HW)] - mu;
+  for (GridWalk e(threadIdx.x, kThreads, HW); e.r < N; e.next()) {
+    const float d = x[channel_at(e, c, C, HW)] - mu;
     ss += d * d;
   }
   ss = block_sum(ss, part);
@@ -66,19 +67,20 @@ __global__ void batch_norm_train_forward_kernel(const float* x, const float* w, 
     var_unbiased[c] = M > 1 ? float(ss / double(M - 1)) : float(var);
   }
   const float scale = (w ? w[c] : 1.f) * is, shift = (b ? b[c] : 0.f) - mu * scale;
-  for (int64_t e = threadIdx.x; e < M; e += kThreads) {
-    const int64_t at = channel_index(e, c, C, HW);
-    y[at] = x[at] * scale + shift;
+  for (GridWalk e(threadIdx.x, kThreads, HW); e.r < N; e.next()) {
+    const int64_t i = channel_at(e, c, C, HW);
+    y[i] = x[i] * scale + shift;
   }
 }
 
 __global__ void batch_norm_eval_forward_kernel(const float* x, const float* w, const float* b, const float* rmean,
-                                               const float* rvar, float* y, int64_t C, int64_t HW, int64_t total,
+                                               const float* rvar, float* y, int64_t N, int64_t C, int64_t HW,
                                                float eps) {
-  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < total; t += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t c = (t / HW) % C;
+  AHMSA_FOR_PLANES(c, C, n, N) {
     const float scale = (w ? w[c] : 1.f) / sqrtf(rvar[c] + eps), shift = (b ? b[c] : 0.f) - rmean[c] * scale;
-    y[t] = x[t] * scale + shift;
+    const float* xp = x + (n * C + c) * HW;
+    float* yp = y + (n * C + c) * HW;
+    AHMSA_FOR_PIXELS(i, HW) yp[i] = xp[i] * scale + shift;
   }
 }
 
@@ -89,10 +91,10 @@ __global__ void batch_norm_backward_kernel(const float* x, const float* w, const
   const int64_t c = blockIdx.x, M = N * HW;
   const float mu = mean[c], is = invstd[c];
   double sg = 0, sgx = 0;  // Σ gy and Σ gy (x − μ)
-  for (int64_t e = threadIdx.x; e < M; e += kThreads) {
-    const int64_t at = channel_index(e, c, C, HW);
-    sg += gy[at];
-    sgx += gy[at] * (x[at] - mu);
+  for (GridWalk e(threadIdx.x, kThreads, HW); e.r < N; e.next()) {
+    const int64_t i = channel_at(e, c, C, HW);
+    sg += gy[i];
+    sgx += gy[i] * (x[i] - mu);
   }
   sg = block_sum(sg, part);
   sgx = block_sum(sgx, part) * is;  // Σ gy x̂
@@ -103,13 +105,13 @@ __global__ void batch_norm_backward_kernel(const float* x, const float* w, const
   if (!gx) return;
   const float wc = w ? w[c] : 1.f;
   const float k = wc * is / float(M), mg = float(sg), mgx = float(sgx);
-  for (int64_t e = threadIdx.x; e < M; e += kThreads) {
-    const int64_t at = channel_index(e, c, C, HW);
+  for (GridWalk e(threadIdx.x, kThreads, HW); e.r < N; e.next()) {
+    const int64_t i = channel_at(e, c, C, HW);
     if (training) {
-      const float xh = (x[at] - mu) * is;
-      gx[at] = k * (float(M) * gy[at] - mg - xh * mgx);
+      const float xh = (x[i] - mu) * is;
+      gx[i] = k * (float(M) * gy[i] - mg - xh * mgx);
     } else {
-      gx[at] = wc * is * gy[at];
+      gx[i] = wc * is * gy[i];
     }
   }
 }
@@ -228,10 +230,10 @@ __global__ void norm_param_grad_groups_kernel(const float* x, const float* mean,
                                               int64_t outer_per_chunk) {
   __shared__ double part[kThreads];
   const int64_t c = blockIdx.x, chunk = blockIdx.y;
-  const int64_t o0 = chunk * outer_per_chunk, o1 = o0 + outer_per_chunk < outer ? o0 + outer_per_chunk : outer, n = (o1 - o0) * inner;
+  const int64_t o0 = chunk * outer_per_chunk, o1 = o0 + outer_per_chunk < outer ? o0 + outer_per_chunk : outer;
   double aw = 0, ab = 0;
-  for (int64_t e = threadIdx.x; e < n; e += kThreads) {
-    const int64_t o = o0 + e / inner, i = e % inner, at = (o * C + c) * inner + i, g = o * inner + i;
+  for (GridWalk e(threadIdx.x, kThreads, inner); e.r < o1 - o0; e.next()) {
+    const int64_t o = o0 + e.r, at = (o * C + c) * inner + e.c, g = o * inner + e.c;
     aw += gy[at] * ((x[at] - mean[g]) * invstd[g]);
     ab += gy[at];
   }
@@ -253,6 +255,11 @@ __global__ void sum_partials_kernel(const float* pw, const float* pb, float* gw,
   }
 }
 
+// p[0..n) = 0 when p is given
+void zero(float* p, int64_t n, const char* what) {
+  if (p && n > 0) check(cudaMemsetAsync(p, 0, size_t(n) * sizeof(float), stream()), what);
+}
+
 std::string describe_bn(const char* part, int64_t N, int64_t C, int64_t HW) {
   return std::string(part) + " on x [" + std::to_string(N) + ", " + std::to_string(C) + ", HW " + std::to_string(HW) +
          "]";
@@ -265,7 +272,7 @@ std::string describe_norm(const char* part, int64_t outer, int64_t C, int64_t in
 
 void batch_norm_train_forward(const float* x, const float* w, const float* b, float* y, float* mean, float* invstd,
                               float* var_unbiased, int64_t N, int64_t C, int64_t HW, float eps) {
-  if (C == 0) return;
+  if (C == 0 || N * HW == 0) return;
   AHMSA_LAUNCH(unsigned(C), kThreads, 0, stream(), batch_norm_train_forward_kernel)(x, w, b, y, mean, invstd,
                                                                                     var_unbiased, N, C, HW, eps);
   check_launch_of([&] { return describe_bn("batch_norm_train_forward", N, C, HW); });
@@ -273,16 +280,21 @@ void batch_norm_train_forward(const float* x, const float* w, const float* b, fl
 
 void batch_norm_eval_forward(const float* x, const float* w, const float* b, const float* rmean, const float* rvar,
                              float* y, int64_t N, int64_t C, int64_t HW, float eps) {
-  const int64_t total = N * C * HW;
-  if (total == 0) return;
-  AHMSA_LAUNCH(grid_for(total, kThreads), kThreads, 0, stream(), batch_norm_eval_forward_kernel)(x, w, b, rmean, rvar,
-                                                                                                y, C, HW, total, eps);
+  if (N * C * HW == 0) return;
+  AHMSA_LAUNCH(plane_grid(HW, C, N, kThreads), kThreads, 0, stream(), batch_norm_eval_forward_kernel)(x, w, b, rmean,
+                                                                                                     rvar, y, N, C, HW,
+                                                                                                     eps);
   check_launch_of([&] { return describe_bn("batch_norm_eval_forward", N, C, HW); });
 }
 
 void batch_norm_backward(const float* x, const float* w, const float* mean, const float* invstd, const float* gy,
                          float* gx, float* gw, float* gb, int64_t N, int64_t C, int64_t HW, bool training) {
   if (C == 0) return;
+  if (N * HW == 0) {  // the parameter gradients are sums over nothing
+    zero(gw, C, "batch_norm_backward (gw = 0)");
+    zero(gb, C, "batch_norm_backward (gb = 0)");
+    return;
+  }
   AHMSA_LAUNCH(unsigned(C), kThreads, 0, stream(), batch_norm_backward_kernel)(x, w, mean, invstd, gy, gx, gw, gb, N,
                                                                                C, HW, training);
   check_launch_of([&] { return describe_bn("batch_norm_backward", N, C, HW); });
@@ -307,7 +319,12 @@ void norm_mid_backward(const float* x, const float* w, const float* mean, const 
                        float* gx, float* gw, float* gb, int64_t outer, int64_t C, int64_t inner) {
   const int64_t groups = outer * inner;
   if (C == 0) return;
-  if (gx && groups > 0) {
+  if (groups == 0) {  // the parameter gradients are sums over nothing
+    zero(gw, C, "norm_mid_backward (gw = 0)");
+    zero(gb, C, "norm_mid_backward (gb = 0)");
+    return;
+  }
+  if (gx) {
     if (inner == 1) {
       AHMSA_LAUNCH(unsigned((outer + kRowsPerBlock - 1) / kRowsPerBlock), kThreads, 0, stream(),
                    norm_rows_backward_kernel)(x, w, mean, invstd, gy, gx, outer, C);
