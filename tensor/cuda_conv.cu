@@ -162,8 +162,11 @@ void conv2d_backward(const ConvShape& s, const float* x, const float* w, const f
                      float* gb) {
   const int64_t P = s.OH() * s.OW(), CKK = s.C * s.k * s.k;
   if (s.N * P == 0) {  // the parameter gradients are sums over nothing
-    if (gw) check(cudaMemsetAsync(gw, 0, size_t(s.O * CKK) * sizeof(float), stream()), describe("conv2d_backward (gw = 0)", s));
-    if (gb) check(cudaMemsetAsync(gb, 0, size_t(s.O) * sizeof(float), stream()), describe("conv2d_backward (gb = 0)", s));
+    if (gw)
+      check(cudaMemsetAsync(gw, 0, size_t(s.O * CKK) * sizeof(float), stream()),
+            describe("conv2d_backward (gw = 0)", s));
+    if (gb)
+      check(cudaMemsetAsync(gb, 0, size_t(s.O) * sizeof(float), stream()), describe("conv2d_backward (gb = 0)", s));
   } else if (gb && s.O > 0) {
     AHMSA_LAUNCH(unsigned(s.O), kThreads, 0, stream(), bias_grad_kernel)(gy, gb, s.N, s.O, P);
     check_launch_of([&] { return describe("conv2d_backward (bias gradient)", s); });

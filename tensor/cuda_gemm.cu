@@ -1,5 +1,7 @@
 // Matrix products on the GPU: the per-thread cuBLAS handle and bmm (the twin of cpu::bmm in
 // tensor/cpu_reduce.cpp). The row-major → column-major mapping lives in cuda::gemm (tensor/cuda_blas.h).
+#include <cstdio>
+
 #include "tensor/cuda_blas.h"
 #include "tensor/cuda_check.h"
 #include "tensor/kernels_cuda.h"
@@ -31,10 +33,13 @@ cublasHandle_t cublas() {
 void bmm(const float* a, const float* c, float* y, int64_t batch, int64_t M, int64_t K, int64_t N, bool ta, bool tc,
          float beta) {
   const int64_t lda = ta ? M : K, ldc = tc ? K : N;
-  gemm(ta, tc, M, N, K, 1.f, a, lda, M * K, c, ldc, K * N, beta, y, N, M * N, batch, [&] {
+  const auto describe = [&] {
+    char beta_str[32];
+    std::snprintf(beta_str, sizeof beta_str, "%g", double(beta));
     return std::string("bmm on a ") + shape_str({batch, M, K}) + (ta ? "ᵀ" : "") + ", c " + shape_str({batch, K, N}) +
-           (tc ? "ᵀ" : "") + ", beta " + std::to_string(beta);
-  });
+           (tc ? "ᵀ" : "") + ", beta " + beta_str;
+  };
+  gemm(ta, tc, M, N, K, 1.f, a, lda, M * K, c, ldc, K * N, beta, y, N, M * N, batch, describe);
 }
 
 }  // namespace ahmsa::cuda

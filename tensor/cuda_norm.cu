@@ -21,12 +21,16 @@ namespace ahmsa::cuda {
 namespace {
 
 constexpr int kThreads = 256, kWarp = 32, kRowsPerBlock = kThreads / kWarp;
+// BatchNorm has few channels (32 to 256) and many elements per channel: a large block per channel keeps
+// enough loads in flight.
+constexpr int kBnThreads = 1024;
 
-// Sum of v over the block (blockDim.x == kThreads), returned to every thread; part has kThreads slots.
+// Sum of v over the block (blockDim.x == Threads), returned to every thread; part has Threads slots.
+template <int Threads>
 __device__ double block_sum(double v, double* part) {
   part[threadIdx.x] = v;
   __syncthreads();
-  for (int half = kThreads / 2; half > 0; half /= 2) {
+  for (int half = Threads / 2; half > 0; half /= 2) {
     if (int(threadIdx.x) < half) part[threadIdx.x] += part[threadIdx.x + half];
     __syncthreads();
   }
@@ -40,25 +44,25 @@ __device__ float warp_sum(float v) {
   return v;
 }
 
-// ---- BatchNorm: block c handles channel c of x [N, C, HW]; thread t takes the elements t, t + kThreads, ...
+// ---- BatchNorm: block c handles channel c of x [N, C, HW]; thread t takes the elements t, t + kBnThreads, ...
 // of the channel's (n, i) grid, at x[(n C + c) HW + i].
 
 __device__ int64_t channel_at(const GridWalk& e, int64_t c, int64_t C, int64_t HW) { return (e.r * C + c) * HW + e.c; }
 
-__global__ void batch_norm_train_forward_kernel(const float* x, const float* w, const float* b, float* y, float* mean,
-                                                float* invstd, float* var_unbiased, int64_t N, int64_t C, int64_t HW,
-                                                float eps) {
-  __shared__ double part[kThreads];
+__global__ void __launch_bounds__(kBnThreads)
+    batch_norm_train_forward_kernel(const float* x, const float* w, const float* b, float* y, float* mean,
+                                    float* invstd, float* var_unbiased, int64_t N, int64_t C, int64_t HW, float eps) {
+  __shared__ double part[kBnThreads];
   const int64_t c = blockIdx.x, M = N * HW;
   double s = 0;
-  for (GridWalk e(threadIdx.x, kThreads, HW); e.r < N; e.next()) s += x[channel_at(e, c, C, HW)];
-  const float mu = float(block_sum(s, part) / double(M));
+  for (GridWalk e(threadIdx.x, kBnThreads, HW); e.r < N; e.next()) s += x[channel_at(e, c, C, HW)];
+  const float mu = float(block_sum<kBnThreads>(s, part) / double(M));
   double ss = 0;  // two passes, as on the CPU: Σ (x − μ)² does not cancel
-  for (GridWalk e(threadIdx.x, kThreads, HW); e.r < N; e.next()) {
+  for (GridWalk e(threadIdx.x, kBnThreads, HW); e.r < N; e.next()) {
     const float d = x[channel_at(e, c, C, HW)] - mu;
     ss += d * d;
   }
-  ss = block_sum(ss, part);
+  ss = block_sum<kBnThreads>(ss, part);
   const double var = ss / double(M);
   const float is = float(1.0 / sqrt(var + eps));
   if (threadIdx.x == 0) {
@@ -67,7 +71,7 @@ __global__ void batch_norm_train_forward_kernel(const float* x, const float* w, 
     var_unbiased[c] = M > 1 ? float(ss / double(M - 1)) : float(var);
   }
   const float scale = (w ? w[c] : 1.f) * is, shift = (b ? b[c] : 0.f) - mu * scale;
-  for (GridWalk e(threadIdx.x, kThreads, HW); e.r < N; e.next()) {
+  for (GridWalk e(threadIdx.x, kBnThreads, HW); e.r < N; e.next()) {
     const int64_t i = channel_at(e, c, C, HW);
     y[i] = x[i] * scale + shift;
   }
@@ -84,20 +88,21 @@ __global__ void batch_norm_eval_forward_kernel(const float* x, const float* w, c
   }
 }
 
-__global__ void batch_norm_backward_kernel(const float* x, const float* w, const float* mean, const float* invstd,
-                                           const float* gy, float* gx, float* gw, float* gb, int64_t N, int64_t C,
-                                           int64_t HW, bool training) {
-  __shared__ double part[kThreads];
+__global__ void __launch_bounds__(kBnThreads)
+    batch_norm_backward_kernel(const float* x, const float* w, const float* mean, const float* invstd,
+                               const float* gy, float* gx, float* gw, float* gb, int64_t N, int64_t C, int64_t HW,
+                               bool training) {
+  __shared__ double part[kBnThreads];
   const int64_t c = blockIdx.x, M = N * HW;
   const float mu = mean[c], is = invstd[c];
   double sg = 0, sgx = 0;  // Σ gy and Σ gy (x − μ)
-  for (GridWalk e(threadIdx.x, kThreads, HW); e.r < N; e.next()) {
+  for (GridWalk e(threadIdx.x, kBnThreads, HW); e.r < N; e.next()) {
     const int64_t i = channel_at(e, c, C, HW);
     sg += gy[i];
     sgx += gy[i] * (x[i] - mu);
   }
-  sg = block_sum(sg, part);
-  sgx = block_sum(sgx, part) * is;  // Σ gy x̂
+  sg = block_sum<kBnThreads>(sg, part);
+  sgx = block_sum<kBnThreads>(sgx, part) * is;  // Σ gy x̂
   if (threadIdx.x == 0) {
     if (gw) gw[c] = float(sgx);
     if (gb) gb[c] = float(sg);
@@ -105,7 +110,7 @@ __global__ void batch_norm_backward_kernel(const float* x, const float* w, const
   if (!gx) return;
   const float wc = w ? w[c] : 1.f;
   const float k = wc * is / float(M), mg = float(sg), mgx = float(sgx);
-  for (GridWalk e(threadIdx.x, kThreads, HW); e.r < N; e.next()) {
+  for (GridWalk e(threadIdx.x, kBnThreads, HW); e.r < N; e.next()) {
     const int64_t i = channel_at(e, c, C, HW);
     if (training) {
       const float xh = (x[i] - mu) * is;
@@ -237,8 +242,8 @@ __global__ void norm_param_grad_groups_kernel(const float* x, const float* mean,
     aw += gy[at] * ((x[at] - mean[g]) * invstd[g]);
     ab += gy[at];
   }
-  aw = block_sum(aw, part);
-  ab = block_sum(ab, part);
+  aw = block_sum<kThreads>(aw, part);
+  ab = block_sum<kThreads>(ab, part);
   if (threadIdx.x == 0) {
     pw[chunk * C + c] = float(aw);
     pb[chunk * C + c] = float(ab);
@@ -273,7 +278,7 @@ std::string describe_norm(const char* part, int64_t outer, int64_t C, int64_t in
 void batch_norm_train_forward(const float* x, const float* w, const float* b, float* y, float* mean, float* invstd,
                               float* var_unbiased, int64_t N, int64_t C, int64_t HW, float eps) {
   if (C == 0 || N * HW == 0) return;
-  AHMSA_LAUNCH(unsigned(C), kThreads, 0, stream(), batch_norm_train_forward_kernel)(x, w, b, y, mean, invstd,
+  AHMSA_LAUNCH(unsigned(C), kBnThreads, 0, stream(), batch_norm_train_forward_kernel)(x, w, b, y, mean, invstd,
                                                                                     var_unbiased, N, C, HW, eps);
   check_launch_of([&] { return describe_bn("batch_norm_train_forward", N, C, HW); });
 }
@@ -295,7 +300,7 @@ void batch_norm_backward(const float* x, const float* w, const float* mean, cons
     zero(gb, C, "batch_norm_backward (gb = 0)");
     return;
   }
-  AHMSA_LAUNCH(unsigned(C), kThreads, 0, stream(), batch_norm_backward_kernel)(x, w, mean, invstd, gy, gx, gw, gb, N,
+  AHMSA_LAUNCH(unsigned(C), kBnThreads, 0, stream(), batch_norm_backward_kernel)(x, w, mean, invstd, gy, gx, gw, gb, N,
                                                                                C, HW, training);
   check_launch_of([&] { return describe_bn("batch_norm_backward", N, C, HW); });
 }
