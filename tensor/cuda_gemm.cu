@@ -9,11 +9,13 @@
 namespace ahmsa::cuda {
 
 // One handle per host thread (cuBLAS handles must not be shared between threads that call at once),
-// bound to stream(). CUBLAS_DEFAULT_MATH: fp32 products stay fp32 (no TF32 tensor-core rounding),
-// so the CUDA backend matches the CPU kernels to fp32 rounding.
+// bound to stream() (re-bound if stream() has changed since the last call, e.g. for graph capture).
+// CUBLAS_DEFAULT_MATH: fp32 products stay fp32 (no TF32 tensor-core rounding), so the CUDA backend
+// matches the CPU kernels to fp32 rounding.
 cublasHandle_t cublas() {
   struct Handle {
     cublasHandle_t h = nullptr;
+    cudaStream_t bound = nullptr;
     ~Handle() {
       if (h) cublasDestroy(h);  // at thread exit; the status is of no use then
     }
@@ -23,8 +25,12 @@ cublasHandle_t cublas() {
     cublasHandle_t h = nullptr;
     check(cublasCreate(&h), "cublasCreate");
     handle.h = h;
-    check(cublasSetStream(h, stream()), "cublasSetStream");
     check(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), "cublasSetMathMode(CUBLAS_DEFAULT_MATH)");
+    check(cublasSetStream(h, stream()), "cublasSetStream");
+    handle.bound = stream();
+  } else if (handle.bound != stream()) {
+    check(cublasSetStream(handle.h, stream()), "cublasSetStream");
+    handle.bound = stream();
   }
   return handle.h;
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/cuda_check.h"
 #include "tensor/kernels.h"
 #include "tensor/kernels_cuda.h"
 #include "tensor/rng.h"
@@ -101,6 +102,15 @@ TEST_CASE("cuda::bmm with an empty product writes beta·y and zero sizes launch 
   cuda::bmm(a.get(), c.get(), dy.get(), 0, 5, 7, 3);  // no batch: y untouched
   cuda::bmm(a.get(), c.get(), dy.get(), 3, 0, 7, 3);
   for (float v : dy.host()) CHECK(v == 0.f);
+}
+
+TEST_CASE("cuda::bmm beyond cuBLAS's 32-bit sizes is a clear error naming the op and shapes") {
+  DeviceVec a = DeviceVec::garbage(1), c = DeviceVec::garbage(1), y = DeviceVec::garbage(1);
+  const int64_t M = int64_t(1) << 31;  // rejected before any memory is touched
+  CHECK_THROWS_WITH_AS(cuda::bmm(a.get(), c.get(), y.get(), 1, M, 1, 1),
+                       doctest::Contains("bmm on a [1, 2147483648, 1], c [1, 1, 1]"), cuda::CudaError);
+  CHECK_THROWS_WITH_AS(cuda::bmm(a.get(), c.get(), y.get(), 1, M, 1, 1), doctest::Contains("32-bit limits"),
+                       cuda::CudaError);
 }
 
 // ---- conv2d ----------------------------------------------------------------------------------------
