@@ -1,11 +1,12 @@
 // 2-D convolution on the GPU (the twin of tensor/cpu_conv.cpp): im2col + cuBLAS, over chunks of the
 // batch so the column matrix stays within a fixed budget of device memory.
 //
-// A column entry (n, row = (c,i,j), p = (oh,ow)) holds x[n, c, s·oh+i−p, s·ow+j−p] (0 outside the image).
-//   forward:  y[n] [O,P] = W [O,CKK] · col[n] [CKK,P]           (strided-batched, W shared: stride 0)
-//   backward: gW = gYᵀ-chunk [O, nb·P] · colᵀ [nb·P, CKK]          (one GEMM per chunk, summed over chunks)
+// The column entry (n, row = (c,i,j), p = (oh,ow)) holds x[n, c, s·oh+i−pad, s·ow+j−pad] (0 outside).
+//   forward:  y[n] [O,P] = W [O,CKK] · col[n] [CKK,P]              (strided-batched; W shared, stride 0)
+//   backward: gW = gyt [O, nb·P] · colᵀ [nb·P, CKK]                 (gyt: the chunk of gy, channel-major;
+//                                                                    one GEMM per chunk, summed over chunks)
 //             gcol[n] [CKK,P] = Wᵀ · gy[n] [O,P],  gx = col2im(gcol) (each pixel gathers its entries)
-//             gb[o] = Σ_{n,p} gy[n,o,p]                             (one block per channel, fixed order)
+//             gb[o] = Σ_{n,p} gy[n,o,p]                              (one block per channel, fixed order)
 // The forward wants the columns sample-major ([nb, CKK, P]) so the GEMM writes y in NCHW directly; the
 // weight gradient wants them row-major over the chunk ([CKK, nb·P]) so one GEMM sums over the samples.
 // A 1×1 convolution with stride 1 and no padding needs no columns at all: col[n] is x[n] itself.
