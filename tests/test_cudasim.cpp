@@ -342,15 +342,15 @@ TEST_CASE("host code that dereferences a device pointer is stopped with a messag
 TEST_CASE("a captured stream replays as a graph") {
   std::vector<float> x(100, 1.f);
   DeviceArray<float> d(x);
-  cudaStream_t s;
+  cudaStream_t s = nullptr;
   REQUIRE(cudaStreamCreate(&s) == cudaSuccess);
   REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal) == cudaSuccess);
   AHMSA_LAUNCH(1, 128, 0, s, scale)(d.p, 2.f, 100);
   AHMSA_LAUNCH(1, 128, 0, s, scale)(d.p, 3.f, 100);
-  cudaGraph_t g;
+  cudaGraph_t g = nullptr;
   REQUIRE(cudaStreamEndCapture(s, &g) == cudaSuccess);
   CHECK(d.get()[0] == 1.f);  // capture only records: nothing ran yet
-  cudaGraphExec_t exec;
+  cudaGraphExec_t exec = nullptr;
   REQUIRE(cudaGraphInstantiate(&exec, g, 0) == cudaSuccess);
   REQUIRE(cudaGraphLaunch(exec, s) == cudaSuccess);
   REQUIRE(cudaGraphLaunch(exec, s) == cudaSuccess);
@@ -381,7 +381,7 @@ TEST_CASE("cuBLAS double: a row-major product done right, and the classic mistak
   B.resize(size_t(K) * N);
   const std::vector<float> want = matmul_rows(A, B, M, K, N);
   DeviceArray<float> dA(A), dB(B), dY(static_cast<size_t>(M) * N);
-  cublasHandle_t h;
+  cublasHandle_t h = nullptr;
   REQUIRE(cublasCreate(&h) == CUBLAS_STATUS_SUCCESS);
   const float one = 1.f, zero = 0.f;
   // Row-major Y = A B is column-major Yᵀ = Bᵀ Aᵀ: m = N, n = M, k = K, B first with ld N, A with ld K.
@@ -425,7 +425,7 @@ TEST_CASE("cuBLAS double: strided batches, transposes and beta") {
   B.resize(size_t(batch) * K * N);
   C0.resize(size_t(batch) * M * N);
   DeviceArray<float> dA(A), dB(B), dC(C0);
-  cublasHandle_t h;
+  cublasHandle_t h = nullptr;
   REQUIRE(cublasCreate(&h) == CUBLAS_STATUS_SUCCESS);
   const float alpha = 0.5f, beta = 2.f;
   // Row-major Cb = alpha Ab Bbᵀᵀ... here: Cb[M,N] = alpha Ab[M,K] Bb[K,N] + beta Cb, via column-major Cᵀ = Bᵀ Aᵀ.

@@ -307,8 +307,10 @@ inline void* device_malloc(size_t bytes) {
       m.arena_top += size;
     }
   } else {
-    p = static_cast<char*>(std::aligned_alloc(256, size));
-    if (!p) return nullptr;
+    // exactly `bytes` (not rounded up), so that ASan sees a read one past the end
+    void* q = nullptr;
+    if (posix_memalign(&q, 256, std::max<size_t>(bytes, 1)) != 0) return nullptr;
+    p = static_cast<char*>(q);
   }
   m.blocks[uintptr_t(p)] = bytes;
   m.bytes_in_use += bytes;
@@ -393,7 +395,7 @@ struct Launch {
   const char* name = "";
   dim3 grid, block;
   std::function<void()> body;  // runs the kernel for the current thread
-  char start_token = 0, end_token = 0;
+  char block_start = 0, block_end = 0;  // TSan: the host's work before a block, the block's before the host's next
 };
 
 inline thread_local Block* tl_block = nullptr;
@@ -410,23 +412,40 @@ inline std::string where(const Thread& t) {
 inline std::string site(const char* file, int line) { return std::string(file) + ":" + std::to_string(line); }
 
 // The thread gives the processor back to the block's scheduler (it waits or has exited).
+// (The TSan-ignored scope ends before the switch: a fiber that is never resumed, because it exited or
+// its block faulted, must not stay ignored when the pool hands it to the next launch.)
 inline void yield_to_scheduler(bool finished = false) {
-  Thread& t = me();
-  to_host(t.block->host, *t.fiber, finished);  // returns when the barrier or collective has completed
+  HostContext* host;
+  Fiber* f;
+  {
+    TsanIgnore ignore;
+    Thread& t = me();
+    host = &t.block->host;
+    f = t.fiber;
+  }
+  to_host(*host, *f, finished);  // returns when the barrier or collective has completed
 }
 
 inline void fiber_main(void* arg) {
   Thread* t = static_cast<Thread*>(arg);
-  fiber_entered(t->block->host);
+  Launch* L;
+  {
+    TsanIgnore ignore;
+    fiber_entered(t->block->host);
+    L = t->block->launch;
+  }
 #ifdef CUDASIM_TSAN
-  __tsan_acquire(&t->block->launch->start_token);
+  __tsan_acquire(&L->block_start);
 #endif
-  t->block->launch->body();
+  L->body();
 #ifdef CUDASIM_TSAN
-  __tsan_release(&t->block->launch->end_token);
+  __tsan_release(&L->block_end);
 #endif
-  t->wait = Wait::Exited;
-  to_host(t->block->host, *t->fiber, true);
+  {
+    TsanIgnore ignore;
+    t->wait = Wait::Exited;
+  }
+  yield_to_scheduler(true);
   std::abort();  // never resumed
 }
 
@@ -562,6 +581,9 @@ inline char* shared_begin();
 inline char* shared_end();
 
 inline void run_block(Launch& L, Block& b, uint64_t block_linear) {
+#ifdef CUDASIM_TSAN
+  __tsan_acquire(&L.block_end);  // blocks run in turn: the last block's shared memory use is over
+#endif
   auto& pool = fiber_pool();
   const size_t n = b.threads.size();
   while (pool.size() < n) {
@@ -576,6 +598,10 @@ inline void run_block(Launch& L, Block& b, uint64_t block_linear) {
     t.block = &b;
     pool[i].reset(&fiber_main, &t);
   }
+#ifdef CUDASIM_TSAN
+  __tsan_release(&L.block_start);
+#endif
+  TsanIgnore ignore;
   uint64_t round = 0;
   for (;;) {
     for (int i : thread_order(n, block_linear * 1315423911ull + round++)) {
@@ -674,6 +700,21 @@ bool pointer_argument_ok(const char* name, int i, const T& v) {
   return true;
 }
 
+// After a fault the block's waiting fibers are never resumed. TSan is told that the host has seen
+// their work (a synchronising switch there and back, without running them), so that freeing what
+// they had read is not reported as a race.
+inline void settle_abandoned(Block& b) {
+#ifdef CUDASIM_TSAN
+  for (Thread& t : b.threads)
+    if (t.wait != Wait::Exited && t.fiber && b.host.tsan) {
+      __tsan_switch_to_fiber(t.fiber->tsan, 0);
+      __tsan_switch_to_fiber(b.host.tsan, 0);
+    }
+#else
+  (void)b;
+#endif
+}
+
 inline void run_grid(Launch& L, size_t shmem) {
   std::lock_guard<std::recursive_mutex> lock(big_lock());
   DeviceAccess open;
@@ -693,9 +734,6 @@ inline void run_grid(Launch& L, size_t shmem) {
       }
   Block* saved = tl_block;
   tl_block = &b;
-#ifdef CUDASIM_TSAN
-  __tsan_release(&L.start_token);
-#endif
   uint64_t linear = 0;
   for (unsigned z = 0; z < L.grid.z && !b.abandoned; ++z)
     for (unsigned y = 0; y < L.grid.y && !b.abandoned; ++y)
@@ -705,9 +743,10 @@ inline void run_grid(Launch& L, size_t shmem) {
         if (shmem) std::memset(dynamic.data(), 0xFF, shmem);
         b.dynamic_shared = dynamic.data();
         run_block(L, b, linear++);
+        if (b.abandoned) settle_abandoned(b);
       }
 #ifdef CUDASIM_TSAN
-  __tsan_acquire(&L.end_token);
+  __tsan_acquire(&L.block_end);
 #endif
   tl_block = saved;
 }
@@ -771,29 +810,45 @@ T* dynamic_shared() {
 
 // ---- the thread's view: built-in variables ------------------------------------------------------
 namespace detail {
-inline uint3 thread_idx() { return me().idx; }
-inline uint3 block_idx() { return block().idx; }
-inline dim3 block_dim() { return block().launch->block; }
-inline dim3 grid_dim() { return block().launch->grid; }
+inline uint3 thread_idx() {
+  TsanIgnore ignore;
+  return me().idx;
+}
+inline uint3 block_idx() {
+  TsanIgnore ignore;
+  return block().idx;
+}
+inline dim3 block_dim() {
+  TsanIgnore ignore;
+  return block().launch->block;
+}
+inline dim3 grid_dim() {
+  TsanIgnore ignore;
+  return block().launch->grid;
+}
 }  // namespace detail
 
 // ---- barriers and warp collectives --------------------------------------------------------------
 namespace detail {
 inline void syncthreads(const char* file, int line) {
-  Thread& t = me();
-  Block& b = *t.block;
-  t.wait = Wait::Block;
-  t.file = file;
-  t.line = line;
+  char* token;
+  {
+    TsanIgnore ignore;
+    Thread& t = me();
+    Block& b = *t.block;
+    t.wait = Wait::Block;
+    t.file = file;
+    t.line = line;
+    token = &b.barrier_tokens[b.barrier_generation & 1];
+  }
 #ifdef CUDASIM_TSAN
-  char* token = &b.barrier_tokens[b.barrier_generation & 1];
   __tsan_release(token);
 #endif
   yield_to_scheduler();
 #ifdef CUDASIM_TSAN
   __tsan_acquire(token);
 #endif
-  (void)b;
+  (void)token;
 }
 
 template <class T>
@@ -812,32 +867,40 @@ T from_bits(uint64_t u) {
 
 inline uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const char* file,
                                 int line) {
-  Thread& t = me();
-  if (width <= 0 || width > 32 || (width & (width - 1))) {
-    fail_block(*t.block, where(t) + " " + warp_op_name(op) + " at " + site(file, line) + ": width " +
-                             std::to_string(width) + " is not a power of two up to 32");
-    yield_to_scheduler();
-    return 0;
+  void* token;
+  {
+    TsanIgnore ignore;
+    Thread& t = me();
+    if (width <= 0 || width > 32 || (width & (width - 1))) {
+      fail_block(*t.block, where(t) + " " + warp_op_name(op) + " at " + site(file, line) + ": width " +
+                               std::to_string(width) + " is not a power of two up to 32");
+      yield_to_scheduler();
+      return 0;
+    }
+    t.wait = Wait::Warp;
+    t.op = op;
+    t.mask = mask;
+    t.value = value;
+    t.arg = arg;
+    t.width = width;
+    t.file = file;
+    t.line = line;
+    token = &t.block->threads[size_t(t.warp) * 32];  // one happens-before address per warp
   }
-  t.wait = Wait::Warp;
-  t.op = op;
-  t.mask = mask;
-  t.value = value;
-  t.arg = arg;
-  t.width = width;
-  t.file = file;
-  t.line = line;
 #ifdef CUDASIM_TSAN
-  __tsan_release(&t.block->threads[size_t(t.warp) * 32]);
+  __tsan_release(token);
 #endif
   yield_to_scheduler();
 #ifdef CUDASIM_TSAN
-  __tsan_acquire(&t.block->threads[size_t(t.warp) * 32]);
+  __tsan_acquire(token);
 #endif
-  return t.result;
+  (void)token;
+  TsanIgnore ignore;
+  return me().result;
 }
 
 inline unsigned active_mask() {
+  TsanIgnore ignore;
   Thread& t = me();
   unsigned m = 0;
   for (int lane = 0; lane < 32; ++lane) {

@@ -49,6 +49,31 @@
 
 namespace cudasim::detail {
 
+// The simulator's own bookkeeping (who waits where, the saved stack pointers) is touched by the fibers
+// and the scheduler with no happens-before between them, on purpose: the only happens-before TSan
+// sees is what a GPU guarantees (barriers, the start and end of a block). Those accesses are hidden
+// from TSan by this scope, so that what it reports are the kernels' races.
+#ifdef CUDASIM_TSAN
+extern "C" void AnnotateIgnoreReadsBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreReadsEnd(const char* file, int line);
+extern "C" void AnnotateIgnoreWritesBegin(const char* file, int line);
+extern "C" void AnnotateIgnoreWritesEnd(const char* file, int line);
+struct TsanIgnore {
+  TsanIgnore() {
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  }
+  ~TsanIgnore() {
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+  }
+};
+#else
+struct TsanIgnore {
+  TsanIgnore() {}  // user-provided: no unused-variable warning where it is a no-op
+};
+#endif
+
 #ifdef CUDASIM_ASM_SWITCH
 // cudasim_switch(&save_sp, new_sp): pushes the callee-saved state on the current stack, stores the
 // stack pointer in *save_sp, loads new_sp and pops the state saved there. A new fiber's stack is laid
@@ -191,6 +216,9 @@ struct HostContext {
 
 // Host -> fiber. Returns when the fiber switches back with to_host().
 inline void to_fiber(HostContext& host, Fiber& f) {
+#ifdef CUDASIM_ASM_SWITCH
+  void* const target = f.sp;  // read while still the host, as far as TSan is concerned
+#endif
 #ifdef CUDASIM_TSAN
   if (!host.tsan) host.tsan = __tsan_get_current_fiber();
   __tsan_switch_to_fiber(f.tsan, __tsan_switch_to_fiber_no_sync);
@@ -200,7 +228,7 @@ inline void to_fiber(HostContext& host, Fiber& f) {
   __sanitizer_start_switch_fiber(&fake, f.stack_bottom(), f.stack_size());
 #endif
 #ifdef CUDASIM_ASM_SWITCH
-  cudasim_switch(&host.sp, f.sp);
+  cudasim_switch(&host.sp, target);
 #else
   swapcontext(&host.ctx, &f.ctx);
 #endif
@@ -209,17 +237,41 @@ inline void to_fiber(HostContext& host, Fiber& f) {
 #endif
 }
 
-// Fiber -> host. `finished`: the fiber will never be resumed (ASan may drop its fake stack).
+// Fiber -> host. `finished`: the fiber will never be resumed (ASan may drop its fake stack). The host
+// context's fields are read in a TSan-ignored scope: the host rewrites them between launches.
 inline void to_host(HostContext& host, Fiber& f, bool finished) {
+#ifdef CUDASIM_ASM_SWITCH
+  void* target;
+#endif
 #ifdef CUDASIM_TSAN
-  __tsan_switch_to_fiber(host.tsan, __tsan_switch_to_fiber_no_sync);
+  void* host_fiber;
+#endif
+#ifdef CUDASIM_ASAN
+  const void* host_bottom;
+  size_t host_size;
+#endif
+  {
+    TsanIgnore ignore;
+#ifdef CUDASIM_ASM_SWITCH
+    target = host.sp;
+#endif
+#ifdef CUDASIM_TSAN
+    host_fiber = host.tsan;
+#endif
+#ifdef CUDASIM_ASAN
+    host_bottom = host.stack_bottom;
+    host_size = host.stack_size;
+#endif
+  }
+#ifdef CUDASIM_TSAN
+  __tsan_switch_to_fiber(host_fiber, __tsan_switch_to_fiber_no_sync);
 #endif
 #ifdef CUDASIM_ASAN
   void* fake = nullptr;
-  __sanitizer_start_switch_fiber(finished ? nullptr : &fake, host.stack_bottom, host.stack_size);
+  __sanitizer_start_switch_fiber(finished ? nullptr : &fake, host_bottom, host_size);
 #endif
 #ifdef CUDASIM_ASM_SWITCH
-  cudasim_switch(&f.sp, host.sp);
+  cudasim_switch(&f.sp, target);
 #else
   swapcontext(&f.ctx, &host.ctx);
 #endif
