@@ -47,6 +47,10 @@
 
 #include "fiber.h"
 
+#ifndef _GNU_SOURCE
+#error "cudasim needs _GNU_SOURCE (g++ defines it) for pkey_alloc"
+#endif
+
 // ---- the language: qualifiers and built-in types ------------------------------------------------
 #define __global__
 #define __device__
@@ -217,6 +221,7 @@ struct Memory {
   size_t arena_top = 0;                  // bytes handed out so far
   std::multimap<size_t, char*> arena_free;
   int open_depth = 0;                    // nested kernel/copy sections with the arena readable
+  int pkey = -1;                         // a memory protection key for the arena, where the CPU has them
   size_t bytes_in_use = 0;
 };
 inline Memory& memory() {
@@ -242,11 +247,17 @@ inline void install_segv_handler() {
   sigaction(SIGSEGV, &a, &previous_segv());
 }
 
+// Opening and closing the arena: with a protection key (x86 PKU) one register write of this thread's
+// rights, without a system call; otherwise mprotect of the whole used arena (slow for large arenas).
 inline void protect_arena(bool open) {
   auto& m = memory();
-  if (!m.arena || m.arena_top == 0) return;
+  if (!m.arena) return;
   if (!open) install_segv_handler();
-  mprotect(m.arena, m.arena_top, open ? PROT_READ | PROT_WRITE : PROT_NONE);
+  if (m.pkey >= 0) {
+    pkey_set(m.pkey, open ? 0 : PKEY_DISABLE_ACCESS);
+    return;
+  }
+  if (m.arena_top) mprotect(m.arena, m.arena_top, open ? PROT_READ | PROT_WRITE : PROT_NONE);
 }
 
 // A scope in which simulator code (kernels, copies, the cuBLAS double) may touch device memory.
@@ -296,6 +307,11 @@ inline void* device_malloc(size_t bytes) {
       void* r = mmap(nullptr, m.arena_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (r == MAP_FAILED) return nullptr;
       m.arena = static_cast<char*>(r);
+      m.pkey = pkey_alloc(0, PKEY_DISABLE_ACCESS);
+      if (m.pkey >= 0 && pkey_mprotect(m.arena, m.arena_size, PROT_READ | PROT_WRITE, m.pkey) != 0) {
+        pkey_free(m.pkey);
+        m.pkey = -1;
+      }
     }
     auto it = m.arena_free.find(size);
     if (it != m.arena_free.end()) {

@@ -3,7 +3,8 @@
 // Each GPU thread of a block runs on a fiber of its own, a stack and a saved register set, and the
 // block's scheduler switches between them cooperatively: a thread runs until it reaches a barrier or a
 // warp collective, then hands back. On x86-64 the switch is a few instructions written here (callee-
-// saved registers, MXCSR and the x87 control word); elsewhere glibc's ucontext, which is about ten
+// saved registers; the fibers share the host thread's floating-point environment, so MXCSR and the x87
+// control word are not switched); elsewhere glibc's ucontext, which is about ten
 // times slower because swapcontext makes a signal-mask system call on every switch.
 //
 // Stacks are mmap'd with a guard page below them, so a kernel that overflows its stack faults at once.
@@ -75,7 +76,7 @@ struct TsanIgnore {
 #endif
 
 #ifdef CUDASIM_ASM_SWITCH
-// cudasim_switch(&save_sp, new_sp): pushes the callee-saved state on the current stack, stores the
+// cudasim_switch(&save_sp, new_sp): pushes the callee-saved registers on the current stack, stores the
 // stack pointer in *save_sp, loads new_sp and pops the state saved there. A new fiber's stack is laid
 // out by Fiber::reset so that the pops land in cudasim_fiber_start with the entry function in r13
 // and its argument in r12. Weak, so every translation unit may include this header.
@@ -91,14 +92,8 @@ cudasim_switch:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $8, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $8, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -134,7 +129,10 @@ struct Fiber {
 
   char* stack_bottom() const { return map + page(); }
   static size_t stack_size() { return kStack; }
-  static size_t page() { return size_t(sysconf(_SC_PAGESIZE)); }
+  static size_t page() {
+    static const size_t p = size_t(sysconf(_SC_PAGESIZE));
+    return p;
+  }
 
   void create() {
     map_size = kStack + page();
@@ -164,19 +162,16 @@ struct Fiber {
 #endif
 #ifdef CUDASIM_ASM_SWITCH
     uintptr_t top = (uintptr_t(stack_bottom()) + stack_size()) & ~uintptr_t(15);
-    auto* s = reinterpret_cast<uint64_t*>(top - 80);
-    uint32_t mxcsr;
-    uint16_t fpucw;
-    asm volatile("stmxcsr %0" : "=m"(mxcsr));
-    asm volatile("fnstcw %0" : "=m"(fpucw));
-    s[0] = uint64_t(mxcsr) | (uint64_t(fpucw) << 32);
-    s[1] = 0;                               // r15
-    s[2] = 0;                               // r14
-    s[3] = uint64_t(uintptr_t(entry));      // r13
-    s[4] = uint64_t(uintptr_t(arg));        // r12
-    s[5] = 0;                               // rbx
-    s[6] = 0;                               // rbp
-    s[7] = uint64_t(uintptr_t(&cudasim_fiber_start));
+    // Six registers and the return address; after the pops and `ret`, rsp = top - 16 (16-aligned
+    // before cudasim_fiber_start's call, as the ABI wants).
+    auto* s = reinterpret_cast<uint64_t*>(top - 72);
+    s[0] = 0;                               // r15
+    s[1] = 0;                               // r14
+    s[2] = uint64_t(uintptr_t(entry));      // r13
+    s[3] = uint64_t(uintptr_t(arg));        // r12
+    s[4] = 0;                               // rbx
+    s[5] = 0;                               // rbp
+    s[6] = uint64_t(uintptr_t(&cudasim_fiber_start));
     sp = s;
 #else
     getcontext(&ctx);
