@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <sstream>
 
 #include "model/ahmsa_net.h"
@@ -23,22 +24,19 @@ static double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-static int bench_model(const Args& args) {
-  if (has_flag(args, "--help")) {
-    std::printf(
-        "usage: ahmsa bench model [--batches 64,256] [--steps 10] [--threads N] [--config KEY=V;...]\n"
-        "Times training steps (forward, cross-entropy, backward, AdamW) and batch-1 inference.\n");
-    return 0;
-  }
-  if (int t = option_int(args, "--threads", 0); t > 0) set_num_threads(t);
-  int steps = option_int(args, "--steps", 10);
-  std::vector<int> batches;
-  {
-    std::stringstream ss(option(args, "--batches", "64,256"));
-    std::string b;
-    while (std::getline(ss, b, ',')) batches.push_back(std::stoi(b));
-  }
-  AhmsaConfig cfg = AhmsaConfig::parse(option(args, "--config", ""));
+struct ModelBenchArgs {
+  std::vector<int> batches = {64, 256};
+  int steps = 10, threads = 0;
+  std::string config_text;
+  DeviceChoice device = DeviceChoice::Auto;
+};
+
+static int bench_model(const ModelBenchArgs& a) {
+  resolve_device(a.device);
+  if (a.threads > 0) set_num_threads(a.threads);
+  const int steps = a.steps;
+  const std::vector<int>& batches = a.batches;
+  AhmsaConfig cfg = AhmsaConfig::parse(a.config_text);
   Generator gen(0);
   std::printf("AHMSA-Net %s, %lld parameters, %d threads, GEMM kernel %s\n", cfg.to_string().c_str(),
               (long long)AhmsaNet(cfg, gen).num_parameters(), num_threads(), sgemm_kernel_name());
@@ -80,6 +78,17 @@ static int bench_model(const Args& args) {
   return 0;
 }
 
-AHMSA_BENCH("model", "AHMSA-Net training step and inference latency (--batches, --steps, --threads)", bench_model);
+static std::function<int()> setup_bench_model(CLI::App& app) {
+  auto a = std::make_shared<ModelBenchArgs>();
+  app.add_option("--batches", a->batches, "training batch sizes")->delimiter(',')->type_name("N,N,...")->default_str("64,256")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--steps", a->steps, "timed steps per batch size (after two warm-up steps)")->capture_default_str()->check(CLI::Range(1, 100000));
+  add_threads_option(app, a->threads);
+  add_model_config_option(app, a->config_text, "model architecture, KEY=V;... (default: the full AHMSA-Net)");
+  add_device_option(app, a->device);
+  return [a] { return bench_model(*a); };
+}
+
+AHMSA_BENCH("model", "AHMSA-Net training step and inference latency (--batches, --steps, --threads, --device)", setup_bench_model);
 
 }  // namespace ahmsa::cli
