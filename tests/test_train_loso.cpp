@@ -160,6 +160,23 @@ TEST_CASE("LOSO end to end: folds, report files, resume equals an uninterrupted 
   CHECK(rd.trained == 0);
   CHECK(rd.resumed == 4);
   CHECK(slurp(b / "metrics.json") == metrics);
+  // A fold whose files no longer match its done.json is trained again; an empty done.json too. The
+  // report is the same as before: the retrained folds are reproduced from their seeds.
+  {
+    const fs::path model = b / "fold_02" / "model.safetensors";
+    const std::string bytes = slurp(model);
+    std::ofstream(model, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+    std::ofstream(b / "fold_03" / "done.json", std::ios::binary | std::ios::trunc);
+    RunResult re = run_training(ds, ob);
+    REQUIRE(re.complete);
+    CHECK(re.resumed == 2);
+    CHECK(re.trained == 2);
+    CHECK(slurp(b / "metrics.json") == metrics);
+    CHECK(slurp(model).size() == bytes.size());
+    const nlohmann::json done = nlohmann::json::parse(slurp(b / "fold_03" / "done.json"));
+    CHECK(done["files"]["log.csv"]["bytes"].get<size_t>() == fs::file_size(b / "fold_03" / "log.csv"));
+    CHECK(done["files"].contains("model.safetensors"));
+  }
   // Other settings in the same folder are refused.
   RunOptions other = tiny_options(b.string());
   other.settings.fold.epochs = 7;
@@ -237,4 +254,64 @@ TEST_CASE("k-fold with validation selection, early stopping and the labelled bes
   CHECK(slurp(d / "summary.txt").find("TEST-SELECTED") != std::string::npos);
   CHECK(m.find("\"selection\": \"best validation UF1") != std::string::npos);
   fs::remove_all(d);
+}
+
+TEST_CASE("an invalid run is refused before anything is written") {
+  data::FlowDataset ds = tiny_corpus();
+  fs::path d = fresh_dir("invalid");
+  auto refused = [&](RunOptions o, const std::string& message) {
+    o.out_dir = d.string();
+    CHECK_THROWS_WITH_AS(run_training(ds, o), doctest::Contains(message.c_str()), std::invalid_argument);
+    CHECK_FALSE(fs::exists(d));
+  };
+  RunOptions o = tiny_options("");
+  o.settings.fold.select = Selection::Val;  // no validation subjects
+  refused(o, "--select val needs validation subjects");
+  o = tiny_options("");
+  o.settings.only_folds = {5};
+  refused(o, "--folds: there is no fold 5, this run has 4");
+  o = tiny_options("");
+  o.settings.protocol.split = Split::Kfold;
+  o.settings.protocol.k = 9;
+  refused(o, "k = 9");
+  o = tiny_options("");
+  o.settings.fold.optim.lr = -1;
+  refused(o, "--lr: -1 is outside");
+  o = tiny_options("");
+  o.settings.fold.epochs = 0;
+  refused(o, "--epochs: 0 is outside [1, 1e+06]");
+}
+
+TEST_CASE("the settings: declared defaults, JSON by name, the run file lists every setting once") {
+  RunSettings s;
+  CHECK(s.protocol.split == Split::Loso);
+  CHECK(s.protocol.k == 5);
+  CHECK(s.fold.epochs == 30);
+  CHECK(s.fold.batch_size == 32);
+  CHECK(s.fold.optim.optimizer == OptimizerKind::AdamW);
+  CHECK(s.fold.optim.lr == 1e-3f);
+  CHECK(s.fold.flip);
+  CHECK(s.fold.select == Selection::Last);
+  const nlohmann::ordered_json j = settings_json(s);
+  CHECK(j["split"] == "loso");
+  CHECK(j["schedule"] == "cosine");
+  CHECK(j["lr"] == 0.001);  // the float's shortest decimal, not 0.0010000000474974513
+  CHECK(j["min-lr"] == 1e-05);
+  CHECK(j.size() == 22);
+  const nlohmann::ordered_json sig = settings_json(s, Role::Result);
+  CHECK_FALSE(sig.contains("folds"));
+  CHECK_FALSE(sig.contains("report-best-test"));
+  CHECK(sig.size() == 20);
+  resolve_settings(s, false);
+  CHECK(s.protocol.val_fraction == 0.0);
+  s.fold.select = Selection::Val;
+  resolve_settings(s, false);
+  CHECK(s.protocol.val_fraction == 0.15);
+  const std::string toml = settings_toml(s, {{"cache", "\"c\""}});
+  CHECK(toml.find("cache = \"c\"\n") != std::string::npos);
+  CHECK(toml.find("select = \"val\"\n") != std::string::npos);
+  CHECK(toml.find("val-fraction = 0.15\n") != std::string::npos);
+  CHECK(toml.find("# folds = []") != std::string::npos);  // empty list: left out, shown as a comment
+  for (auto& [name, v] : j.items())
+    if (name != "folds") CHECK_MESSAGE(toml.find("\n" + name + " = ") != std::string::npos, name);
 }
