@@ -286,7 +286,7 @@ TEST_CASE("SIGINT / SIGTERM during train: the fold in progress is abandoned, a l
   fs::remove_all(d);
 }
 
-TEST_CASE("SIGTERM during prepare: no clip is left half-recorded, the rerun completes the cache, exit 143") {
+TEST_CASE("SIGTERM during prepare: no clip is left half-recorded, exit 143; the rerun from a run file completes the cache") {
   const fs::path d = temp_dir("signal_prepare"), corpus = d / "synth", cache = d / "cache";
   Result s = run_tool({"synth", "--out", corpus.string(), "--subjects", "4", "--clips-per-class", "3", "--seed", "2", "--threads", "2"});
   REQUIRE_MESSAGE(s.status == 0, s.err);
@@ -302,7 +302,11 @@ TEST_CASE("SIGTERM during prepare: no clip is left half-recorded, the rerun comp
   REQUIRE_MESSAGE(status == 143, err);
   CHECK(err.find("interrupted by SIGTERM") != std::string::npos);
   CHECK(err.find("rerun the same command to resume") != std::string::npos);
-  Result again = run_tool(args);
+  // The rerun from a run file holding the same options (prepare --write-config / --config).
+  Result w = run_tool(cat(args, {"--write-config", (d / "prepare.toml").string()}));
+  REQUIRE_MESSAGE(w.status == 0, w.err);
+  CHECK(slurp(d / "prepare.toml").find("dataset=\"casme2\"") != std::string::npos);
+  Result again = run_tool({"prepare", "--config", (d / "prepare.toml").string()});
   REQUIRE_MESSAGE(again.status == 0, again.err);
   CHECK(again.out.find("already in the cache") != std::string::npos);
   CHECK(again.out.find(", 0 failed") != std::string::npos);

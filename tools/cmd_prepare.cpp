@@ -5,6 +5,7 @@
 
 #include "tools/command.h"
 #include "train/data/prepare.h"
+#include "train/data/run_folder.h"
 
 namespace {
 
@@ -25,6 +26,10 @@ int cmd_prepare(const cli::Args& a) {
   data::PrepareOptions o;
   Crop crop = Crop::Auto;
   bool quiet = false, verbose = false;
+  std::string write_config;
+  app.set_config("--config", "", "run file (TOML or INI, as --write-config writes it); options also given on the command line win")
+      ->type_name("FILE");
+  app.allow_config_extras(CLI::config_extras_mode::error);
   cli::add_choice(app, "--dataset", dataset,
                   cli::Choices<Dataset>{{"casme2", Dataset::Casme2}, {"samm", Dataset::Samm}, {"smic", Dataset::Smic},
                                         {"casme3", Dataset::Casme3}, {"composite", Dataset::Composite}},
@@ -63,7 +68,15 @@ int cmd_prepare(const cli::Args& a) {
   app.add_flag("--raw", o.write_raw, "also write <clip>.f32: the un-normalised (u, v, os) as float32");
   app.add_flag("--quiet", quiet, "no progress bar");
   app.add_flag("--verbose", verbose, "print every warning of the reader");
+  app.add_option("--write-config", write_config, "write the options given to a run file (TOML) and exit")
+      ->type_name("FILE")
+      ->configurable(false);
   cli::parse(app, a);
+  if (!write_config.empty()) {  // the options given (CLI11 writes them as parsed), nothing else
+    data::write_file_atomic(write_config, "# ahmsa prepare run file: `ahmsa prepare --config FILE` repeats it\n" + app.config_to_str(false, true));
+    std::printf("prepare: wrote the run file %s; run it with: ahmsa prepare --config %s\n", write_config.c_str(), write_config.c_str());
+    return 0;
+  }
 
   // Checks across options, before any file is read or written.
   if (preset.empty()) preset = method == "tvl1" ? "ipol" : "opencv";
