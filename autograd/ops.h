@@ -1,9 +1,11 @@
 // The differentiable ops: exactly the set AHMSA-Net and its training need.
 //
-// Each op lives in autograd/ops_<family>.cpp as a forward that calls a kernel (tensor/kernels.h
-// on the CPU) and, beside it, the backward closure it records. Inputs may be any strided view:
-// ops take contiguous copies where the kernel needs them. Shapes are checked and a mismatch
-// throws ShapeError naming the op and the shapes.
+// Each op lives in autograd/ops_<family>.cpp as a forward that calls a kernel through the dispatch
+// layer (tensor/backend.h: tt::, which runs the CPU kernel of tensor/kernels.h or its CUDA twin) and,
+// beside it, the backward closure it records. Inputs may be any strided view: ops take contiguous
+// copies where the kernel needs them. All inputs of an op must be on one device (else a
+// std::runtime_error naming the op and each argument's device) and the outputs are made there.
+// Shapes are checked and a mismatch throws ShapeError naming the op and the shapes.
 #pragma once
 #include <vector>
 

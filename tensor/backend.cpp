@@ -21,6 +21,14 @@ namespace ahmsa::tt {
 }
 #endif
 
+bool cuda_built() {
+#ifdef AHMSA_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
 StridedView strided_view(const Tensor& t) {
   Shape sh, st;
   for (int64_t d = 0; d < t.dim(); ++d) {

@@ -19,6 +19,10 @@ using cpu::ParamList;
 using cpu::StridedView;
 using cpu::Unary;
 
+// Whether this build has the CUDA kernels compiled in (cuda_available() in tensor/device.h says
+// whether a usable GPU is present as well).
+bool cuda_built();
+
 // The kernel's description of a tensor's layout (for strided_copy): size-1 dimensions dropped and
 // neighbours that step through memory as one merged, so inner rows are as long as the layout allows
 // and views of more than kMaxDims dimensions work when they fold that far (else a ShapeError).
