@@ -183,13 +183,23 @@ TEST_CASE("--help of every subcommand lists its options and exits 0") {
     CHECK_MESSAGE(r.out.find(opt) != std::string::npos, opt);
 }
 
-TEST_CASE("--device cuda without a usable GPU is a clear error") {
-  Result r = run_tool({"model", "forward", "--weights", "w", "--input", "x", "--output", "y", "--device", "cuda"});
-  CHECK(r.status == 2);
-  if (!ahmsa::cuda_available()) CHECK_MESSAGE(r.err.find("--device cuda: no usable CUDA GPU") != std::string::npos, r.err);
-  else CHECK_MESSAGE(r.err.find("--device cuda:") != std::string::npos, r.err);
-  Result a = run_tool({"bench", "model", "--device", "auto", "--help"});
-  CHECK(a.status == 0);
+TEST_CASE("--device: auto says which device it picked; cuda without a usable GPU is a clear error") {
+  const fs::path d = temp_dir("device");
+  Result r = run_tool({"model", "forward", "--weights", (d / "missing.safetensors").string(), "--input", "x", "--output",
+                       (d / "y").string(), "--device", "cuda"});
+  if (!ahmsa::cuda_available()) {
+    CHECK(r.status == 2);
+    CHECK_MESSAGE(r.err.find("--device cuda: no usable CUDA GPU") != std::string::npos, r.err);
+  } else {
+    CHECK(r.err.find("device: cuda") != std::string::npos);  // then it fails on the missing checkpoint
+  }
+  Result a = run_tool({"model", "forward", "--weights", (d / "missing.safetensors").string(), "--input", "x", "--output",
+                       (d / "y").string()});
+  CHECK(a.status == 1);  // the missing checkpoint
+  CHECK(a.err.find(ahmsa::cuda_available() ? "device: cuda (auto: a usable GPU was found)" : "device: cpu (auto: no usable CUDA GPU)") !=
+        std::string::npos);
+  CHECK_FALSE(fs::exists(d / "y"));
+  fs::remove_all(d);
 }
 
 TEST_CASE("an invalid train run leaves no file behind") {

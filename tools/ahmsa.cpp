@@ -153,10 +153,6 @@ const char* device_choice_name(DeviceChoice choice) {
   return "?";
 }
 
-// The model code (Module::to, batches on the device) is not wired to CUDA in this build yet: auto
-// then stays on the CPU and says so, and --device cuda says why it cannot run.
-static constexpr bool kModelRunsOnCuda = false;
-
 Device resolve_device(DeviceChoice choice) {
   const bool gpu = cuda_available();
   if (choice == DeviceChoice::Cpu) {
@@ -164,19 +160,16 @@ Device resolve_device(DeviceChoice choice) {
     return Device::CPU;
   }
   if (choice == DeviceChoice::Auto) {
-    if (gpu && kModelRunsOnCuda) {
+    if (gpu) {
       std::fprintf(stderr, "device: cuda (auto: a usable GPU was found)\n");
       return Device::CUDA;
     }
-    std::fprintf(stderr, "device: cpu (auto: %s)\n",
-                 gpu ? "a GPU is there, but this build runs the model on the CPU only" : "no usable CUDA GPU");
+    std::fprintf(stderr, "device: cpu (auto: no usable CUDA GPU)\n");
     return Device::CPU;
   }
   if (!gpu)
     throw UsageError("--device cuda: no usable CUDA GPU (this build has no CUDA backend, or the driver or device is missing); "
                      "use --device cpu or --device auto");
-  if (!kModelRunsOnCuda)
-    throw UsageError("--device cuda: a GPU is there, but this build runs the model on the CPU only; use --device cpu or --device auto");
   std::fprintf(stderr, "device: cuda\n");
   return Device::CUDA;
 }

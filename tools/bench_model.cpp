@@ -1,5 +1,5 @@
 // `ahmsa bench model`: AHMSA-Net training steps (forward, cross-entropy, backward, AdamW) per
-// second at batch 64 and 256, and batch-1 inference latency, on the CPU.
+// second at batch 64 and 256, and batch-1 inference latency, on the CPU or (--device) the GPU.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -32,7 +32,8 @@ struct ModelBenchArgs {
 };
 
 static int bench_model(const ModelBenchArgs& a) {
-  resolve_device(a.device);
+  const Device dev = resolve_device(a.device);
+  const char* where = device_name(dev);
   if (a.threads > 0) set_num_threads(a.threads);
   const int steps = a.steps;
   const std::vector<int>& batches = a.batches;
@@ -42,10 +43,12 @@ static int bench_model(const ModelBenchArgs& a) {
               (long long)AhmsaNet(cfg, gen).num_parameters(), num_threads(), sgemm_kernel_name());
   for (int B : batches) {
     AhmsaNet net(cfg, gen);
+    net.to(dev);
     net.train();
     AdamW opt(net.parameters(), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f);
     Tensor x = Tensor::empty({B, 3, cfg.input_size, cfg.input_size});
     uniform_(x, 0.f, 1.f, gen);
+    x = x.to(dev);
     std::vector<int> y(static_cast<size_t>(B));
     for (int i = 0; i < B; ++i) y[size_t(i)] = i % int(cfg.classes);
     std::vector<double> t;
@@ -55,25 +58,28 @@ static int bench_model(const ModelBenchArgs& a) {
       Tensor loss = cross_entropy(net.forward(x, gen), y);
       loss.backward();
       opt.step();
+      (void)loss.item();  // waits for the step (kernels on a GPU run asynchronously)
       if (s >= 2) t.push_back(now_ms() - t0);  // two warm-up steps
     }
     double ms = median(t);
-    std::printf("ahmsa cpu threads=%d train batch=%d ms=%.2f samples_per_s=%.1f\n", num_threads(), B, ms,
+    std::printf("ahmsa %s threads=%d train batch=%d ms=%.2f samples_per_s=%.1f\n", where, num_threads(), B, ms,
                 1000.0 * B / ms);
   }
   {
     AhmsaNet net(cfg, gen);
+    net.to(dev);
     net.eval();
     NoGradGuard ng;
     Tensor x = Tensor::empty({1, 3, cfg.input_size, cfg.input_size});
     uniform_(x, 0.f, 1.f, gen);
+    x = x.to(dev);
     std::vector<double> t;
     for (int s = 0; s < 50; ++s) {
       double t0 = now_ms();
-      net.forward(x);
+      (void)net.forward(x).to_vector();  // the logits back on the host: waits for the forward
       if (s >= 5) t.push_back(now_ms() - t0);
     }
-    std::printf("ahmsa cpu threads=%d infer batch=1 ms=%.3f\n", num_threads(), median(t));
+    std::printf("ahmsa %s threads=%d infer batch=1 ms=%.3f\n", where, num_threads(), median(t));
   }
   return 0;
 }

@@ -44,14 +44,14 @@ int cmd_eval(const cli::Args& a) {
   cli::parse(app, a);
   if (cache.empty() == folder.empty()) throw cli::UsageError("give exactly one of --cache DIR or --flow-folder DIR --csv FILE");
   if (!folder.empty() && csv.empty()) throw cli::UsageError("--flow-folder needs --csv FILE");
-  cli::resolve_device(device);
+  const Device dev = cli::resolve_device(device);
   cli::apply_threads(threads);
   data::FlowDataset ds = cache.empty() ? data::load_flow_folder(folder, csv) : data::load_flow_cache(cache);
   SafetensorsFile st = read_safetensors(model_path);
   AhmsaConfig cfg = AhmsaNet::config_of(st);
   Generator init(0);
   AhmsaNet net(cfg, init);
-  net.load(st);
+  net.load(st, dev);
   const int K = int(cfg.classes);
   if (int(ds.class_names.size()) != K)
     throw std::invalid_argument("model '" + model_path + "' has " + std::to_string(K) + " classes, the data " +

@@ -36,17 +36,17 @@ struct ForwardArgs {
 };
 
 static int model_forward(const ForwardArgs& f) {
-  resolve_device(f.device);
+  const Device dev = resolve_device(f.device);
   auto wf = read_safetensors(f.weights);
   AhmsaConfig cfg = !f.config_text.empty() ? AhmsaConfig::parse(f.config_text) : AhmsaNet::config_of(wf);
   Generator gen(0);
   AhmsaNet net(cfg, gen);
-  net.load(wf);
+  net.load(wf, dev);
   net.eval();
   auto xf = read_safetensors(f.input);
   if (!xf.has("input")) throw std::invalid_argument("'" + f.input + "' has no tensor named 'input'");
   NoGradGuard ng;
-  Tensor logits = net.forward(xf.tensor("input"));
+  Tensor logits = net.forward(xf.tensor("input", dev)).to(Device::CPU);
   write_safetensors(f.output, {{"logits", logits}}, {{"ahmsa.config", cfg.to_string()}});
   std::printf("wrote logits %s to %s\n", logits.str().c_str(), f.output.c_str());
   return 0;

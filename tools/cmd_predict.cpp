@@ -74,7 +74,7 @@ int cmd_predict(const cli::Args& a) {
   if (video.empty() && frames.empty()) throw cli::UsageError("give ONSET and APEX images (or --video V --onset I --apex J)");
   if (!video.empty() && (onset_index < 0 || apex_index < 0)) throw cli::UsageError("--video needs --onset I and --apex J (0-based frame indices)");
   if (video.empty() && (onset_index >= 0 || apex_index >= 0)) throw cli::UsageError("--onset / --apex are frame indices of --video");
-  cli::resolve_device(device);
+  const Device dev = cli::resolve_device(device);
   cli::apply_threads(threads);
   img::Image onset, apex;
   std::string what;
@@ -116,7 +116,7 @@ int cmd_predict(const cli::Args& a) {
   AhmsaConfig cfg = AhmsaNet::config_of(st);
   Generator init(0);
   AhmsaNet net(cfg, init);
-  net.load(st);
+  net.load(st, dev);
   net.eval();
 
   flow::FlowOptions fo;
@@ -133,7 +133,7 @@ int cmd_predict(const cli::Args& a) {
   std::vector<float> p;
   {
     NoGradGuard ng;
-    p = softmax(net.forward(x), 1).to_vector();
+    p = softmax(net.forward(x.to(dev)), 1).to_vector();
   }
   std::vector<std::string> names;
   if (auto it = st.metadata.find("class_names"); it != st.metadata.end()) names = split_list(it->second);

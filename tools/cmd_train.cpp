@@ -98,7 +98,7 @@ int cmd_train(const cli::Args& a) {
   } catch (const std::invalid_argument& e) {
     throw cli::UsageError(e.what());
   }
-  cli::resolve_device(device);  // prints the device; in this build the model runs on the CPU (tools/ahmsa.cpp)
+  const Device dev = cli::resolve_device(device);
 
   if (!write_config.empty()) {
     auto str = [](const std::string& v) { return nlohmann::json(v).dump(); };
@@ -119,6 +119,7 @@ int cmd_train(const cli::Args& a) {
   o.settings = s;
   o.out_dir = out;
   o.progress = !quiet;
+  o.device = dev;
   o.command_line = "ahmsa train";
   for (auto& w : a) o.command_line += " " + w;
   data::FlowDataset ds = cache.empty() ? data::load_flow_folder(folder, csv) : data::load_flow_cache(cache);

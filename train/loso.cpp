@@ -143,6 +143,7 @@ RunResult run_training(const data::FlowDataset& ds, const RunOptions& o) {
   if (o.out_dir.empty()) throw std::invalid_argument("no output folder (--out)");
   if (ds.class_names.empty()) throw std::invalid_argument("dataset '" + ds.source + "' has no class names");
   validate_settings(s);
+  s.fold.device = o.device;
   s.fold.model.classes = int64_t(ds.class_names.size());
   s.fold.model.input_size = ds.samples[0].size;
   s.fold.model.validate();
@@ -164,7 +165,7 @@ RunResult run_training(const data::FlowDataset& ds, const RunOptions& o) {
                    AHMSA_VERSION);
   } else {
     fs::create_directories(out);
-    RunRecord rec{sig, settings_json(s), o.command_line, o.input, ds.source, ds.samples.size(), folds.size()};
+    RunRecord rec{sig, settings_json(s), o.command_line, o.input, ds.source, device_name(o.device), ds.samples.size(), folds.size()};
     data::write_file_atomic(cfg_path, config_json(rec));
   }
 

@@ -26,6 +26,7 @@ struct RunOptions {
   RunSettings settings;         // everything that is a setting (train/settings.h)
   std::string out_dir;
   bool progress = true;
+  Device device = Device::CPU;  // where the folds train (recorded in config.json, not part of the signature)
   std::string input;            // how the data was given (for config.json)
   std::string command_line;     // for config.json
 };

@@ -263,6 +263,7 @@ std::string config_json(const RunRecord& r) {
   j["command"] = r.command;
   j["input"] = r.input;
   j["data"] = r.data;
+  j["device"] = r.device;
   j["clips"] = r.clips;
   j["folds"] = r.folds;
   j["settings"] = r.settings;

@@ -65,7 +65,7 @@ void write_curves_png(const std::string& path, const std::vector<Panel>& panels,
 struct RunRecord {
   nlohmann::ordered_json signature;
   nlohmann::ordered_json settings;  // every setting, as declared (train/settings.h)
-  std::string command, input, data;
+  std::string command, input, data, device;
   size_t clips = 0, folds = 0;
 };
 std::string config_json(const RunRecord& r);

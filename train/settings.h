@@ -72,6 +72,7 @@ struct FoldSettings {  // train_fold
   Selection select{};
   int patience = 0;
   int eval_batch = 128;  // inference batch for validation and test (no effect on results)
+  Device device = Device::CPU;  // where the model and its batches live (chosen by --device, not a declared setting)
 };
 
 struct RunSettings {

@@ -62,7 +62,7 @@ std::vector<std::vector<float>> predict_proba(AhmsaNet& model, const data::FlowD
   model.eval();
   for (size_t b = 0; b < idx.size(); b += size_t(batch)) {
     std::vector<int> part(idx.begin() + long(b), idx.begin() + long(std::min(idx.size(), b + size_t(batch))));
-    Tensor p = softmax(model.forward(make_batch(ds, part, {})), 1);
+    Tensor p = softmax(model.forward(make_batch(ds, part, {}).to(model.device())), 1);
     std::vector<float> v = p.to_vector();
     const size_t K = size_t(p.size(1));
     for (size_t i = 0; i < part.size(); ++i) out.emplace_back(v.begin() + long(i * K), v.begin() + long((i + 1) * K));
@@ -163,7 +163,8 @@ struct FoldRun {
     AhmsaConfig cfg = o.model;
     cfg.input_size = ds.samples.at(size_t(fold.train[0])).size;
     cfg.validate();
-    model = std::make_shared<AhmsaNet>(cfg, init_gen);
+    model = std::make_shared<AhmsaNet>(cfg, init_gen);  // initialised on the CPU: the same weights on every device
+    model->to(o.device);
     model->train();
     opt = make_optimizer(o.optim, model->parameters());
     std::vector<int> train_labels;
@@ -171,7 +172,7 @@ struct FoldRun {
     for (int y : train_labels)
       if (y < 0 || y >= classes)
         throw std::invalid_argument("fold " + label + ": label " + std::to_string(y) + " outside the " + std::to_string(classes) + " classes");
-    if (o.class_balanced_loss) class_weights = Tensor::from_vector({classes}, class_balanced_weights(train_labels, classes));
+    if (o.class_balanced_loss) class_weights = Tensor::from_vector({classes}, class_balanced_weights(train_labels, classes), o.device);
     by_class.resize(size_t(classes));
     for (int i : fold.train) by_class[size_t(ds.samples[size_t(i)].label)].push_back(i);
     for (int c = 0; c < classes; ++c)
@@ -204,7 +205,7 @@ struct FoldRun {
     for (int i : idx) y.push_back(ds.samples[size_t(i)].label);
     const float lr = sched.at(global_step);
     opt->set_lr(lr);
-    Tensor logits = model->forward(make_batch(ds, idx, flips), dropout_gen);
+    Tensor logits = model->forward(make_batch(ds, idx, flips).to(o.device), dropout_gen);
     Tensor loss = cross_entropy(logits, y, class_weights, o.label_smoothing);
     const double lv = last_loss = loss.item();
     if (!std::isfinite(lv)) {
