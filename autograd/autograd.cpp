@@ -157,3 +157,11 @@ void backward(const Tensor& root, const Tensor& grad_out, bool retain_graph) {
 }
 
 }  // namespace ahmsa::autograd
+
+namespace ahmsa {
+
+// Declared in tensor/tensor.h, defined here so that tensor/ does not depend on autograd/ (the
+// layering tensor -> autograd holds at link level too).
+void Tensor::backward(const Tensor& grad_out, bool retain_graph) const { autograd::backward(*this, grad_out, retain_graph); }
+
+}  // namespace ahmsa

@@ -14,6 +14,7 @@ if [[ "${1:-}" == prepare ]]; then
   shared=${AHMSA_SHARED:-../shared}
   rm -rf .device && mkdir -p .device/shared/data/faces/kphotoalbum .device/shared/data/flow
   cp -r /usr/include/stb .device/
+  cp -r /usr/include/CLI /usr/include/nlohmann .device/  # header-only: CLI11 and nlohmann-json
   mkdir -p .device/zlib && cp /usr/include/zlib.h /usr/include/zconf.h .device/zlib/  # in case zlib1g-dev is missing there
   cp "$shared/data/faces/kphotoalbum/jesper_2.jpg" .device/shared/data/faces/kphotoalbum/
   cp "$shared/data/faces/astronaut.png" .device/shared/data/faces/

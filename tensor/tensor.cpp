@@ -5,7 +5,6 @@
 #include <cstring>
 #include <sstream>
 
-#include "autograd/autograd.h"
 #include "tensor/allocator.h"
 #include "tensor/backend.h"
 #include "tensor/device.h"
@@ -166,7 +165,5 @@ Tensor Tensor::detach() const {
   impl2->offset = impl().offset;
   return Tensor(impl2);
 }
-
-void Tensor::backward(const Tensor& grad_out, bool retain_graph) const { autograd::backward(*this, grad_out, retain_graph); }
 
 }  // namespace ahmsa
