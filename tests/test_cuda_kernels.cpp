@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "tensor/counter_rng.h"
+#include "tensor/cuda_check.h"
 #include "tensor/kernels.h"
 #include "tensor/kernels_cuda.h"
 
@@ -694,3 +695,23 @@ TEST_CASE("batch_norm_update_running and batch_norm_eval_stats match their formu
 }
 
 TEST_SUITE_END();
+
+#ifdef CUDASIM
+// A launch the device refuses (here: the simulator's check of a host pointer, which a GPU reports as
+// an illegal address) throws CudaError naming the kernel, its shapes and the CUDA error.
+TEST_CASE("a failed launch is a CudaError that names the kernel, the shapes and the CUDA error") {
+  const cudasim::Config saved = cudasim::config();
+  cudasim::config().quiet = true;
+  std::vector<float> host(12);
+  std::string message;
+  try {
+    cuda::sum_mid(host.data(), host.data(), 3, 2, 2);
+  } catch (const cuda::CudaError& e) {
+    message = e.what();
+  }
+  cudasim::config() = saved;
+  cudasim::reset();  // the fault is sticky, as on a GPU
+  CHECK(message.find("sum_mid on [outer, R, inner] = [3, 2, 2]") != std::string::npos);
+  CHECK(message.find("cudaErrorIllegalAddress") != std::string::npos);
+}
+#endif
