@@ -82,7 +82,7 @@ void record(Tensor& out, const char* op, const std::vector<Tensor>& inputs, Back
 // slot += g. Gradients are never modified in place (an op may hand the same tensor to two
 // inputs, e.g. add), so a second contribution makes a new tensor.
 static void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g, const std::string& op) {
-  Tensor gc = g.contiguous_nograd_();
+  Tensor gc = g.contiguous_nograd();
   if (!slot) {
     slot = gc.impl_ptr();
     return;
@@ -126,7 +126,7 @@ void backward(const Tensor& root, const Tensor& grad_out, bool retain_graph) {
     }
   }
   std::unordered_map<Node*, std::shared_ptr<TensorImpl>> grads;
-  grads[root_fn.get()] = g0.contiguous_nograd_().impl_ptr();
+  grads[root_fn.get()] = g0.contiguous_nograd().impl_ptr();
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = *it;
     auto gi = grads.find(node);

@@ -165,7 +165,7 @@ std::vector<std::string> SafetensorsFile::names() const {
   return n;
 }
 
-Tensor SafetensorsFile::tensor(const std::string& name) const {
+Tensor SafetensorsFile::tensor(const std::string& name, Device dev) const {
   auto it = entries.find(name);
   if (it == entries.end()) throw SafetensorsError("'" + path + "' has no tensor '" + name + "'");
   const Entry& e = it->second;
@@ -179,7 +179,7 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
   else if (e.dtype == "I64") for (int64_t i = 0; i < n; ++i) { int64_t v; std::memcpy(&v, b + 8 * i, 8); d[i] = float(v); }
   else if (e.dtype == "I32") for (int64_t i = 0; i < n; ++i) { int32_t v; std::memcpy(&v, b + 4 * i, 4); d[i] = float(v); }
   else throw SafetensorsError("'" + path + "': tensor '" + name + "' has unsupported dtype " + e.dtype);
-  return t;
+  return t.to(dev);
 }
 
 std::vector<int64_t> SafetensorsFile::ints(const std::string& name) const {

@@ -380,6 +380,7 @@ struct Thread {
   uint3 idx;
   int linear = 0, lane = 0, warp = 0;
   Wait wait = Wait::Running;
+  bool started = false;
   const char* file = "";
   int line = 0;
   // the warp collective this thread waits in
@@ -405,6 +406,9 @@ struct Block {
   char barrier_tokens[2] = {0, 0};  // TSan happens-before addresses, alternating per generation
   char* dynamic_shared = nullptr;
   Launch* launch = nullptr;
+  std::vector<int> start_order;  // the first round's order, in which threads are started
+  size_t next_start = 0;
+  Fiber* starting_fiber = nullptr;
 };
 
 struct Launch {
@@ -442,26 +446,63 @@ inline void yield_to_scheduler(bool finished = false) {
   to_host(*host, *f, finished);  // returns when the barrier or collective has completed
 }
 
+// A fiber runs threads of its block one after another, in the round's order, for as long as they
+// finish without waiting: a kernel with no barrier runs its whole block on one fiber, with two
+// switches instead of two per thread. A thread that waits keeps the fiber; the scheduler starts the
+// next thread on a fresh one. (Under TSan every thread gets a fiber of its own, which TSan needs to
+// tell the threads apart.)
+inline Thread* next_unstarted(Block& b) {
+  while (b.next_start < b.start_order.size()) {
+    Thread& t = b.threads[size_t(b.start_order[b.next_start++])];
+    if (!t.started) return &t;
+  }
+  return nullptr;
+}
+
 inline void fiber_main(void* arg) {
-  Thread* t = static_cast<Thread*>(arg);
+  Block* b = static_cast<Block*>(arg);
+  Fiber* self;
   Launch* L;
+  Thread* t;
   {
     TsanIgnore ignore;
-    fiber_entered(t->block->host);
-    L = t->block->launch;
+    fiber_entered(b->host);
+    self = b->starting_fiber;
+    L = b->launch;
+    t = b->current;
   }
+  for (;;) {
+    {
+      TsanIgnore ignore;
+      t->started = true;
+      t->fiber = self;
+      b->current = t;
+    }
 #ifdef CUDASIM_TSAN
-  __tsan_acquire(&L->block_start);
+    __tsan_acquire(&L->block_start);
 #endif
-  L->body();
+    L->body();
 #ifdef CUDASIM_TSAN
-  __tsan_release(&L->block_end);
+    __tsan_release(&L->block_end);
 #endif
+    bool more;
+    {
+      TsanIgnore ignore;
+      t->wait = Wait::Exited;
+#ifdef CUDASIM_TSAN
+      more = false;
+#else
+      t = b->abandoned ? nullptr : next_unstarted(*b);
+      more = t != nullptr;
+#endif
+    }
+    if (!more) break;
+  }
   {
     TsanIgnore ignore;
-    t->wait = Wait::Exited;
+    b->current = nullptr;
   }
-  yield_to_scheduler(true);
+  to_host(b->host, *self, true);
   std::abort();  // never resumed
 }
 
@@ -610,21 +651,35 @@ inline void run_block(Launch& L, Block& b, uint64_t block_linear) {
   for (size_t i = 0; i < n; ++i) {
     Thread& t = b.threads[i];
     t.wait = Wait::Running;
-    t.fiber = &pool[i];
+    t.started = false;
+    t.fiber = nullptr;
     t.block = &b;
-    pool[i].reset(&fiber_main, &t);
   }
+  size_t fibers_used = 0;
 #ifdef CUDASIM_TSAN
   __tsan_release(&L.block_start);
 #endif
   TsanIgnore ignore;
   uint64_t round = 0;
   for (;;) {
-    for (int i : thread_order(n, block_linear * 1315423911ull + round++)) {
+    std::vector<int> order = thread_order(n, block_linear * 1315423911ull + round++);
+    if (round == 1) {
+      b.start_order = order;
+      b.next_start = 0;
+    }
+    for (int i : order) {
       Thread& t = b.threads[size_t(i)];
       if (t.wait != Wait::Running) continue;
-      b.current = &t;
-      to_fiber(b.host, *t.fiber);
+      if (!t.started) {  // a fresh fiber starts it (and the threads after it that do not wait)
+        Fiber& f = pool[fibers_used++];
+        f.reset(&fiber_main, &b);
+        b.starting_fiber = &f;
+        b.current = &t;
+        to_fiber(b.host, f);
+      } else {
+        b.current = &t;
+        to_fiber(b.host, *t.fiber);
+      }
       b.current = nullptr;
       if (b.abandoned) return;
     }
