@@ -199,7 +199,8 @@ void unary_forward(Unary op, const float* x, float* y, int64_t n) {
     case Unary::Square: unary_forward_launch<Unary::Square>(x, y, n); break;
     case Unary::Neg: unary_forward_launch<Unary::Neg>(x, y, n); break;
   }
-  check_launch(std::string("unary_forward (") + unary_name(op) + ") on " + std::to_string(n) + " elements");
+  check_launch_of(
+      [&] { return std::string("unary_forward (") + unary_name(op) + ") on " + std::to_string(n) + " elements"; });
 }
 
 void unary_backward(Unary op, const float* x, const float* y, const float* gy, float* gx, int64_t n) {
@@ -214,7 +215,8 @@ void unary_backward(Unary op, const float* x, const float* y, const float* gy, f
     case Unary::Square: unary_backward_launch<Unary::Square>(x, y, gy, gx, n); break;
     case Unary::Neg: unary_backward_launch<Unary::Neg>(x, y, gy, gx, n); break;
   }
-  check_launch(std::string("unary_backward (") + unary_name(op) + ") on " + std::to_string(n) + " elements");
+  check_launch_of(
+      [&] { return std::string("unary_backward (") + unary_name(op) + ") on " + std::to_string(n) + " elements"; });
 }
 
 void binary_forward(Binary op, const float* a, const std::vector<int64_t>& sa, const float* b,
@@ -229,8 +231,10 @@ void binary_forward(Binary op, const float* a, const std::vector<int64_t>& sa, c
     case Binary::Mul: binary_launch<Binary::Mul>(a, b, y, s, n); break;
     case Binary::Div: binary_launch<Binary::Div>(a, b, y, s, n); break;
   }
-  check_launch(std::string("binary_forward (") + binary_name(op) + ") on output " + shape_str(shape) +
-               ", strides a " + shape_str(sa) + ", b " + shape_str(sb));
+  check_launch_of([&] {
+    return std::string("binary_forward (") + binary_name(op) + ") on output " + shape_str(shape) + ", strides a " +
+           shape_str(sa) + ", b " + shape_str(sb);
+  });
 }
 
 void scalar_forward(Binary op, const float* a, float s, float* y, int64_t n) {
@@ -241,7 +245,8 @@ void scalar_forward(Binary op, const float* a, float s, float* y, int64_t n) {
     case Binary::Mul: AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), scalar_kernel<Binary::Mul>)(a, s, y, n); break;
     case Binary::Div: AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), scalar_kernel<Binary::Div>)(a, s, y, n); break;
   }
-  check_launch(std::string("scalar_forward (") + binary_name(op) + ") on " + std::to_string(n) + " elements");
+  check_launch_of(
+      [&] { return std::string("scalar_forward (") + binary_name(op) + ") on " + std::to_string(n) + " elements"; });
 }
 
 }  // namespace ahmsa::cuda

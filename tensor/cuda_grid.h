@@ -1,4 +1,4 @@
-// Launch geometry and launch-error text shared by the tensor kernels of tensor/cuda_*.cu (included by
+// Launch geometry and launch checks shared by the tensor kernels of tensor/cuda_*.cu (included by
 // .cu files only).
 //
 // Elementwise kernels use grid-stride loops with 64-bit indices: the grid is capped (kMaxBlocks), so
@@ -7,6 +7,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "tensor/cuda_check.h"
@@ -26,6 +27,14 @@ inline std::string dims_str(std::initializer_list<int64_t> d) {
   std::string s = "[";
   for (int64_t v : d) s += (s.size() > 1 ? ", " : "") + std::to_string(v);
   return s + "]";
+}
+
+// Checks the last launch (configuration, resources); describe() names the kernel and its shapes and
+// runs only on failure, so a healthy launch formats no string (a training step is launch-bound).
+template <class Describe>
+void check_launch_of(Describe describe) {
+  const cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) check(e, describe());
 }
 
 // The first index and the stride of a grid-stride loop, in 64 bits.

@@ -82,7 +82,7 @@ void cross_entropy(const float* logits, const int32_t* targets, const float* wc,
   int threads = 32;  // a power of two for the tree, no more threads than rows
   while (threads < kLossThreads && threads < N) threads *= 2;
   AHMSA_LAUNCH(1, threads, 0, stream(), cross_entropy_kernel)(logits, targets, wc, N, K, eps, loss, dlogits);
-  check_launch("cross_entropy on logits " + dims_str({N, K}) + (wc ? " with class weights" : ""));
+  check_launch_of([&] { return "cross_entropy on logits " + dims_str({N, K}) + (wc ? " with class weights" : ""); });
 }
 
 }  // namespace ahmsa::cuda

@@ -61,13 +61,13 @@ std::string view_str(const StridedView& v) {
 void fill(float* y, int64_t n, float v) {
   if (n <= 0) return;
   AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), fill_kernel)(y, n, v);
-  check_launch("fill of " + std::to_string(n) + " elements");
+  check_launch_of([&] { return "fill of " + std::to_string(n) + " elements"; });
 }
 
 void add_inplace(float* dst, const float* src, int64_t n) {
   if (n <= 0) return;
   AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), add_inplace_kernel)(dst, src, n);
-  check_launch("add_inplace of " + std::to_string(n) + " elements");
+  check_launch_of([&] { return "add_inplace of " + std::to_string(n) + " elements"; });
 }
 
 void strided_copy(const float* src, const StridedView& view, float* dst) {
@@ -81,7 +81,7 @@ void strided_copy(const float* src, const StridedView& view, float* dst) {
     AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), strided_copy_kernel<uint32_t>)(src, view, dst, n);
   else
     AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), strided_copy_kernel<int64_t>)(src, view, dst, n);
-  check_launch("strided_copy of the view " + view_str(view));
+  check_launch_of([&] { return "strided_copy of the view " + view_str(view); });
 }
 
 }  // namespace ahmsa::cuda

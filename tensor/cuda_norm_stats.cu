@@ -36,13 +36,13 @@ void batch_norm_update_running(float* running_mean, float* running_var, const fl
   if (C <= 0) return;
   AHMSA_LAUNCH(blocks_for(C), kThreads, 0, stream(), batch_norm_update_running_kernel)(running_mean, running_var, mean,
                                                                                       var_unbiased, C, momentum);
-  check_launch("batch_norm_update_running of " + std::to_string(C) + " channels");
+  check_launch_of([&] { return "batch_norm_update_running of " + std::to_string(C) + " channels"; });
 }
 
 void batch_norm_eval_stats(const float* rmean, const float* rvar, float* mean, float* invstd, int64_t C, float eps) {
   if (C <= 0) return;
   AHMSA_LAUNCH(blocks_for(C), kThreads, 0, stream(), batch_norm_eval_stats_kernel)(rmean, rvar, mean, invstd, C, eps);
-  check_launch("batch_norm_eval_stats of " + std::to_string(C) + " channels");
+  check_launch_of([&] { return "batch_norm_eval_stats of " + std::to_string(C) + " channels"; });
 }
 
 }  // namespace ahmsa::cuda

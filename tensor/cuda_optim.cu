@@ -158,8 +158,10 @@ void sgd_update(const ParamList& p, float* v_slab, float lr, float momentum, flo
   const SgdArgs a{lr, momentum, weight_decay, nesterov, first};
   AHMSA_LAUNCH(blocks_for(total), kThreads, 0, stream(), sgd_kernel)(t.dev, int(entries.size() - 1), total, v_slab,
                                                                      a);
-  check_launch("sgd_update of " + std::to_string(entries.size() - 1) + " parameters, " + std::to_string(total) +
-               " elements");
+  check_launch_of([&] {
+    return "sgd_update of " + std::to_string(entries.size() - 1) + " parameters, " + std::to_string(total) +
+           " elements";
+  });
 }
 
 void adam_update(const ParamList& p, float* m_slab, float* v_slab, float lr, float beta1, float beta2, float eps,
@@ -175,8 +177,10 @@ void adam_update(const ParamList& p, float* m_slab, float* v_slab, float lr, flo
   upload(t, entries, "adam_update");
   AHMSA_LAUNCH(blocks_for(total), kThreads, 0, stream(), adam_kernel)(t.dev, int(entries.size() - 1), total, m_slab,
                                                                       v_slab, a);
-  check_launch("adam_update of " + std::to_string(entries.size() - 1) + " parameters, " + std::to_string(total) +
-               " elements (step " + std::to_string(t_step) + ")");
+  check_launch_of([&] {
+    return "adam_update of " + std::to_string(entries.size() - 1) + " parameters, " + std::to_string(total) +
+           " elements (step " + std::to_string(t_step) + ")";
+  });
 }
 
 }  // namespace ahmsa::cuda

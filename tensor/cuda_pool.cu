@@ -143,8 +143,10 @@ void max_pool2d_forward(const float* x, float* y, int32_t* idx, int64_t planes, 
   if (n <= 0) return;
   AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), max_pool2d_kernel)(x, y, idx, planes, H, W, OH, OW, k, stride,
                                                                        pad);
-  check_launch(pool_str("max_pool2d_forward", planes, H, W, OH, OW) + " (k " + std::to_string(k) + ", stride " +
-               std::to_string(stride) + ", pad " + std::to_string(pad) + ")");
+  check_launch_of([&] {
+    return pool_str("max_pool2d_forward", planes, H, W, OH, OW) + " (k " + std::to_string(k) + ", stride " +
+           std::to_string(stride) + ", pad " + std::to_string(pad) + ")";
+  });
 }
 
 void adaptive_avg_pool2d_forward(const float* x, float* y, int64_t planes, int64_t H, int64_t W, int64_t OH,
@@ -152,7 +154,7 @@ void adaptive_avg_pool2d_forward(const float* x, float* y, int64_t planes, int64
   const int64_t n = planes * OH * OW;
   if (n <= 0) return;
   AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), adaptive_avg_pool2d_kernel)(x, y, planes, H, W, OH, OW);
-  check_launch(pool_str("adaptive_avg_pool2d_forward", planes, H, W, OH, OW));
+  check_launch_of([&] { return pool_str("adaptive_avg_pool2d_forward", planes, H, W, OH, OW); });
 }
 
 void adaptive_avg_pool2d_backward(const float* gy, float* gx, int64_t planes, int64_t H, int64_t W, int64_t OH,
@@ -161,7 +163,7 @@ void adaptive_avg_pool2d_backward(const float* gy, float* gx, int64_t planes, in
   if (n <= 0) return;
   AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), adaptive_avg_pool2d_backward_kernel)(gy, gx, planes, H, W, OH,
                                                                                          OW);
-  check_launch(pool_str("adaptive_avg_pool2d_backward", planes, H, W, OH, OW));
+  check_launch_of([&] { return pool_str("adaptive_avg_pool2d_backward", planes, H, W, OH, OW); });
 }
 
 void adaptive_max_pool2d_forward(const float* x, float* y, int32_t* idx, int64_t planes, int64_t H, int64_t W,
@@ -169,15 +171,17 @@ void adaptive_max_pool2d_forward(const float* x, float* y, int32_t* idx, int64_t
   const int64_t n = planes * OH * OW;
   if (n <= 0) return;
   AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), adaptive_max_pool2d_kernel)(x, y, idx, planes, H, W, OH, OW);
-  check_launch(pool_str("adaptive_max_pool2d_forward", planes, H, W, OH, OW));
+  check_launch_of([&] { return pool_str("adaptive_max_pool2d_forward", planes, H, W, OH, OW); });
 }
 
 void pool_scatter_backward(const float* gy, const int32_t* idx, float* gx, int64_t planes, int64_t HW, int64_t OHW) {
   if (planes * HW <= 0) return;
   const unsigned blocks = unsigned(std::min<int64_t>((planes + kScatterWarps - 1) / kScatterWarps, kMaxBlocks));
   AHMSA_LAUNCH(blocks, 32 * kScatterWarps, 0, stream(), pool_scatter_kernel)(gy, idx, gx, planes, HW, OHW);
-  check_launch("pool_scatter_backward on planes " + std::to_string(planes) + ", " + std::to_string(HW) +
-               " pixels <- " + std::to_string(OHW) + " outputs");
+  check_launch_of([&] {
+    return "pool_scatter_backward on planes " + std::to_string(planes) + ", " + std::to_string(HW) + " pixels <- " +
+           std::to_string(OHW) + " outputs";
+  });
 }
 
 }  // namespace ahmsa::cuda

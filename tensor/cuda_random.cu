@@ -21,7 +21,7 @@ void dropout_mask(float* mask, int64_t n, float p, uint64_t seed, uint64_t offse
   if (n <= 0) return;
   const float scale = 1.f / (1.f - p);  // on the host, as the CPU kernel computes it
   AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), dropout_mask_kernel)(mask, n, p, scale, seed, offset);
-  check_launch("dropout_mask of " + std::to_string(n) + " elements (p " + std::to_string(p) + ")");
+  check_launch_of([&] { return "dropout_mask of " + std::to_string(n) + " elements (p " + std::to_string(p) + ")"; });
 }
 
 }  // namespace ahmsa::cuda

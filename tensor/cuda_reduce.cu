@@ -191,7 +191,8 @@ __global__ void softmax_mid_backward_kernel(const float* __restrict__ y, const f
     const float *yp = y + base, *gp = gy + base;
     float s = 0.f;
     if (active)
-      for (int64_t r = threadIdx.y; r < m.R; r += blockDim.y) s += log ? gp[r * m.inner] : gp[r * m.inner] * yp[r * m.inner];
+      for (int64_t r = threadIdx.y; r < m.R; r += blockDim.y)
+        s += log ? gp[r * m.inner] : gp[r * m.inner] * yp[r * m.inner];
     s = reduce_y(s, sh, AddF{});
     if (!active) continue;
     float* gxp = gx + base;
@@ -222,28 +223,28 @@ void sum_mid(const float* x, float* y, int64_t outer, int64_t R, int64_t inner) 
   if (outer * inner <= 0) return;
   const MidLaunch l = mid_launch(outer, R, inner);
   AHMSA_LAUNCH(l.blocks, l.block, 0, stream(), sum_mid_kernel)(x, y, l.m);
-  check_launch(mid_str("sum_mid", outer, R, inner));
+  check_launch_of([&] { return mid_str("sum_mid", outer, R, inner); });
 }
 
 void max_mid(const float* x, float* y, int32_t* idx, int64_t outer, int64_t R, int64_t inner) {
   if (outer * inner <= 0 || R <= 0) return;
   const MidLaunch l = mid_launch(outer, R, inner);
   AHMSA_LAUNCH(l.blocks, l.block, 0, stream(), max_mid_kernel)(x, y, idx, l.m);
-  check_launch(mid_str("max_mid", outer, R, inner));
+  check_launch_of([&] { return mid_str("max_mid", outer, R, inner); });
 }
 
 void max_mid_backward(const float* gy, const int32_t* idx, float* gx, int64_t outer, int64_t R, int64_t inner) {
   const int64_t n = outer * R * inner;
   if (n <= 0) return;
   AHMSA_LAUNCH(blocks_for(n), kThreads, 0, stream(), max_mid_backward_kernel)(gy, idx, gx, outer, R, inner);
-  check_launch(mid_str("max_mid_backward", outer, R, inner));
+  check_launch_of([&] { return mid_str("max_mid_backward", outer, R, inner); });
 }
 
 void softmax_mid(const float* x, float* y, int64_t outer, int64_t R, int64_t inner, bool log) {
   if (outer * R * inner <= 0) return;
   const MidLaunch l = mid_launch(outer, R, inner);
   AHMSA_LAUNCH(l.blocks, l.block, 0, stream(), softmax_mid_kernel)(x, y, l.m, log);
-  check_launch(mid_str(log ? "log_softmax_mid" : "softmax_mid", outer, R, inner));
+  check_launch_of([&] { return mid_str(log ? "log_softmax_mid" : "softmax_mid", outer, R, inner); });
 }
 
 void softmax_mid_backward(const float* y, const float* gy, float* gx, int64_t outer, int64_t R, int64_t inner,
@@ -251,7 +252,7 @@ void softmax_mid_backward(const float* y, const float* gy, float* gx, int64_t ou
   if (outer * R * inner <= 0) return;
   const MidLaunch l = mid_launch(outer, R, inner);
   AHMSA_LAUNCH(l.blocks, l.block, 0, stream(), softmax_mid_backward_kernel)(y, gy, gx, l.m, log);
-  check_launch(mid_str(log ? "log_softmax_mid_backward" : "softmax_mid_backward", outer, R, inner));
+  check_launch_of([&] { return mid_str(log ? "log_softmax_mid_backward" : "softmax_mid_backward", outer, R, inner); });
 }
 
 }  // namespace ahmsa::cuda

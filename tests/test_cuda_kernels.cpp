@@ -6,11 +6,7 @@
 //
 // Where the maths is the same operations in the same order, the results must be equal bit for bit
 // (copies, max and argmax, pooling, broadcast arithmetic, the dropout mask); elsewhere within a
-// relative error of 1e-5 (different summation trees, library exp/erf).
-//
-// The kernels that kernels.h added for the CUDA backend (fill, add_inplace, strided_copy,
-// max_mid_backward, dropout_mask, the optimiser updates, the BN statistics, cross_entropy into
-// memory) are compared with the plain loops of `ref::` below, written from the maths in kernels.h.
+// relative error of 1e-5 (different summation trees, library exp/erf, FMA contraction on the GPU).
 #include <cuda_runtime.h>
 #include <doctest/doctest.h>
 
@@ -26,6 +22,7 @@
 #include <vector>
 
 #include "tensor/counter_rng.h"
+#include "tensor/cuda_check.h"
 #include "tensor/kernels.h"
 #include "tensor/kernels_cuda.h"
 
@@ -129,57 +126,6 @@ std::string mid_name(const char* op, int64_t o, int64_t r, int64_t i) {
   return std::string(op) + " [" + std::to_string(o) + ", " + std::to_string(r) + ", " + std::to_string(i) + "]";
 }
 
-// ---- reference loops for the kernels whose CPU twins are new (maths of tensor/kernels.h) -----------
-namespace ref {
-
-void max_mid_backward(const float* gy, const int32_t* idx, float* gx, int64_t outer, int64_t R, int64_t inner) {
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t i = 0; i < inner; ++i)
-        gx[(o * R + r) * inner + i] = idx[o * inner + i] == r ? gy[o * inner + i] : 0.f;
-}
-
-// dst (row-major over shape) = src[Σ idx_d · strides_d]
-void strided_copy(const float* src, const cpu::StridedView& v, float* dst) {
-  int64_t n = 1;
-  for (int d = 0; d < v.ndim; ++d) n *= v.shape[d];
-  for (int64_t e = 0; e < n; ++e) {
-    int64_t rem = e, off = 0;
-    for (int d = v.ndim - 1; d >= 0; --d) {
-      off += (rem % v.shape[d]) * v.strides[d];
-      rem /= v.shape[d];
-    }
-    dst[e] = src[off];
-  }
-}
-
-// loss = Σ_n Σ_k −w_k q_k log p_k / Σ_n w_{t_n}, in double; dlogits = ((Σ_j w_j q_j) p_k − w_k q_k) / norm
-void cross_entropy(const std::vector<float>& z, const std::vector<int32_t>& t, const std::vector<float>& wc, int64_t N,
-                   int64_t K, float eps, float& loss, std::vector<float>& dlogits) {
-  double total = 0, norm = 0;
-  dlogits.assign(sz(N * K), 0.f);
-  for (int64_t n = 0; n < N; ++n) {
-    double m = z[sz(n * K)];
-    for (int64_t k = 1; k < K; ++k) m = std::max(m, double(z[sz(n * K + k)]));
-    double s = 0;
-    for (int64_t k = 0; k < K; ++k) s += std::exp(double(z[sz(n * K + k)]) - m);
-    double wq = 0;
-    auto w = [&](int64_t k) { return wc.empty() ? 1.0 : double(wc[sz(k)]); };
-    auto q = [&](int64_t k) { return (k == t[sz(n)] ? 1.0 - eps : 0.0) + double(eps) / double(K); };
-    for (int64_t k = 0; k < K; ++k) {
-      const double logp = double(z[sz(n * K + k)]) - m - std::log(s);
-      total += -w(k) * q(k) * logp;
-      wq += w(k) * q(k);
-    }
-    norm += w(t[sz(n)]);
-    for (int64_t k = 0; k < K; ++k)
-      dlogits[sz(n * K + k)] = float(wq * std::exp(double(z[sz(n * K + k)]) - m) / s - w(k) * q(k));
-  }
-  for (auto& d : dlogits) d = float(d / norm);
-  loss = float(total / norm);
-}
-
-}  // namespace ref
 
 // Built against the real CUDA runtime on a machine without a usable GPU, the tests say why and skip
 // (the simulator always has its one device).
@@ -344,7 +290,7 @@ TEST_CASE("max_mid_backward routes each gradient to its argmax and writes zeros 
     Lcg g(42);
     for (auto& v : idx) v = g.below(int(R));
     std::vector<float> gx(sz(o * R * i));
-    ref::max_mid_backward(gy.data(), idx.data(), gx.data(), o, R, i);
+    cpu::max_mid_backward(gy.data(), idx.data(), gx.data(), o, R, i);
     Dev<float> dgy(gy), dgx(sz(o * R * i));
     Dev<int32_t> didx(idx);
     cuda::max_mid_backward(dgy.p, didx.p, dgx.p, o, R, i);
@@ -471,8 +417,8 @@ TEST_CASE("cross_entropy: loss and dlogits with class weights and label smoothin
     for (auto& v : t) v = g.below(int(c.K));
     const std::vector<float> wc = c.weighted ? random(sz(c.K), 0.2f, 2.f, 82) : std::vector<float>{};
     float loss = 0.f;
-    std::vector<float> dl;
-    ref::cross_entropy(z, t, wc, c.N, c.K, c.eps, loss, dl);
+    std::vector<float> dl(z.size());
+    cpu::cross_entropy(z.data(), t.data(), c.weighted ? wc.data() : nullptr, c.N, c.K, c.eps, &loss, dl.data());
 
     Dev<float> dz(z), dloss(sz(1)), ddl(z.size()), dwc(wc);
     Dev<int32_t> dt(t);
@@ -489,6 +435,9 @@ TEST_CASE("cross_entropy: loss and dlogits with class weights and label smoothin
   Dev<int32_t> dt(sz(1));
   cuda::cross_entropy(dz.p, dt.p, nullptr, 0, 3, 0.f, dloss.p, nullptr);
   CHECK(std::isnan(dloss.get()[0]));
+  float cpu_loss = 1.f;
+  cpu::cross_entropy(nullptr, nullptr, nullptr, 0, 3, 0.f, &cpu_loss, nullptr);
+  CHECK(std::isnan(cpu_loss));
 }
 
 // ---- memory -------------------------------------------------------------------------------------------
@@ -497,13 +446,13 @@ TEST_CASE("fill and add_inplace: exact, and n = 0 leaves memory alone") {
   for (int64_t n : {0, 1, 1000, 4099}) {
     Dev<float> y(std::vector<float>(sz(n) + 1, -1.f));
     cuda::fill(y.p, n, 2.5f);
-    std::vector<float> want(sz(n) + 1, 2.5f);
-    want[sz(n)] = -1.f;  // one past the end is untouched
+    std::vector<float> want(sz(n) + 1, -1.f);  // one past the end is untouched
+    cpu::fill(want.data(), n, 2.5f);
     check_exact(y.get(), want, "fill " + std::to_string(n));
 
     const std::vector<float> a = random(sz(n), -1.f, 1.f, 91), b = random(sz(n), -1.f, 1.f, 92);
     std::vector<float> sum = a;
-    for (size_t i = 0; i < sum.size(); ++i) sum[i] += b[i];
+    cpu::add_inplace(sum.data(), b.data(), n);
     Dev<float> da(a), db(b);
     cuda::add_inplace(da.p, db.p, n);
     check_exact(da.get(), sum, "add_inplace " + std::to_string(n));
@@ -531,7 +480,7 @@ TEST_CASE("strided_copy gathers permuted, broadcast, 0-d and empty views exactly
     for (int d = 0; d < v.ndim; ++d) v.shape[d] = c.shape[sz(d)], v.strides[d] = c.strides[sz(d)], n *= v.shape[d];
     const std::vector<float> src = random(std::max<size_t>(span(c.shape, c.strides), 1) + 3, -1.f, 1.f, 101);
     std::vector<float> want(sz(n) + 1, -7.f);
-    ref::strided_copy(src.data(), v, want.data());
+    cpu::strided_copy(src.data(), v, want.data());
     Dev<float> dsrc(src), ddst(std::vector<float>(sz(n) + 1, -7.f));
     cuda::strided_copy(dsrc.p, v, ddst.p);
     check_exact(ddst.get(), want, c.name);
@@ -544,9 +493,11 @@ TEST_CASE("dropout_mask is the counter-based stream bit for bit, at any offset")
   for (auto [n, p, offset] : {std::tuple<int64_t, float, uint64_t>{1000, 0.3f, 0}, {777, 0.5f, 123456789},
                               {5, 0.f, 7}, {0, 0.3f, 0}, {4100, 0.9f, (uint64_t(1) << 40) + 5}}) {
     const uint64_t seed = 20260101;
-    std::vector<float> want(sz(n));
-    const float scale = 1.f / (1.f - p);
-    for (int64_t i = 0; i < n; ++i) want[sz(i)] = counter_uniform(seed, offset + uint64_t(i)) < p ? 0.f : scale;
+    std::vector<float> want(sz(n)), formula(sz(n));
+    cpu::dropout_mask(want.data(), n, p, seed, offset);
+    const float scale = 1.f / (1.f - p);  // and the CPU kernel is the formula of kernels.h
+    for (int64_t i = 0; i < n; ++i) formula[sz(i)] = counter_uniform(seed, offset + uint64_t(i)) < p ? 0.f : scale;
+    check_exact(want, formula, "cpu::dropout_mask");
     Dev<float> m(sz(n));
     cuda::dropout_mask(m.p, n, p, seed, offset);
     const std::vector<float> got = m.get();
@@ -574,6 +525,18 @@ struct Params {
     }
   }
 };
+
+// The ParamList of the host copies, for the CPU kernels.
+cpu::ParamList host_list(Params& p) {
+  cpu::ParamList l;
+  for (size_t k = 0; k < p.numel.size(); ++k) {
+    l.theta.push_back(p.theta[k].data());
+    l.grad.push_back(k == 1 ? nullptr : p.grad[k].data());
+    l.numel.push_back(p.numel[k]);
+    l.offset.push_back(p.offset[k]);
+  }
+  return l;
+}
 
 // The device copy of a Params (gradients re-drawn per step by the caller).
 struct DevParams {
@@ -605,18 +568,8 @@ TEST_CASE("sgd_update: plain, momentum and Nesterov, three steps, over every par
       for (size_t k = 0; k < p.numel.size(); ++k) {  // new gradients each step
         p.grad[k] = random(sz(p.numel[k]), -0.5f, 0.5f, uint64_t(step * 100) + k);
         d.grad[k]->put(p.grad[k]);
-        if (k == 1) continue;
-        for (int64_t j = 0; j < p.numel[k]; ++j) {  // d = g + λθ; v = first ? d : μv + d; d = nesterov ? d + μv : v
-          float& th = p.theta[k][sz(j)];
-          float dd = p.grad[k][sz(j)] + wd * th;
-          if (momentum != 0.f) {
-            float& vj = v[sz(p.offset[k] + j)];
-            vj = step == 1 ? dd : momentum * vj + dd;
-            dd = nesterov ? dd + momentum * vj : vj;
-          }
-          th -= lr * dd;
-        }
       }
+      cpu::sgd_update(host_list(p), momentum != 0.f ? v.data() : nullptr, lr, momentum, wd, nesterov, step == 1);
       cuda::sgd_update(d.list, momentum != 0.f ? dv.p : nullptr, lr, momentum, wd, nesterov, step == 1);
     }
     for (size_t k = 0; k < p.numel.size(); ++k)
@@ -634,24 +587,11 @@ TEST_CASE("adam_update: Adam and AdamW, three steps, in the CPU's float arithmet
     Dev<float> dm(m), dv(v);
     const float lr = 1e-2f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, wd = 0.05f;
     for (int64_t t = 1; t <= 3; ++t) {
-      const float bc1 = 1.f - std::pow(b1, float(t)), bc2 = 1.f - std::pow(b2, float(t));
-      const float step_size = lr / bc1, bc2_sqrt = std::sqrt(bc2);
       for (size_t k = 0; k < p.numel.size(); ++k) {
         p.grad[k] = random(sz(p.numel[k]), -0.5f, 0.5f, uint64_t(t * 100) + k);
         d.grad[k]->put(p.grad[k]);
-        if (k == 1) continue;
-        for (int64_t j = 0; j < p.numel[k]; ++j) {
-          float& th = p.theta[k][sz(j)];
-          float g = p.grad[k][sz(j)];
-          if (decoupled) th *= 1.f - lr * wd;
-          else g += wd * th;
-          float& mj = m[sz(p.offset[k] + j)];
-          float& vj = v[sz(p.offset[k] + j)];
-          mj = b1 * mj + (1.f - b1) * g;
-          vj = b2 * vj + (1.f - b2) * g * g;
-          th -= step_size * mj / (std::sqrt(vj) / bc2_sqrt + eps);
-        }
       }
+      cpu::adam_update(host_list(p), m.data(), v.data(), lr, b1, b2, eps, wd, decoupled, t);
       cuda::adam_update(d.list, dm.p, dv.p, lr, b1, b2, eps, wd, decoupled, t);
     }
     for (size_t k = 0; k < p.numel.size(); ++k)
@@ -671,18 +611,14 @@ TEST_CASE("adam_update: Adam and AdamW, three steps, in the CPU's float arithmet
 
 // ---- BatchNorm statistics ---------------------------------------------------------------------------------
 
-TEST_CASE("batch_norm_update_running and batch_norm_eval_stats match their formulas") {
+TEST_CASE("batch_norm_update_running and batch_norm_eval_stats match the CPU") {
   for (int64_t C : {0, 1, 67}) {
     const std::vector<float> rm = random(sz(C), -1.f, 1.f, 121), rv = random(sz(C), 0.1f, 2.f, 122);
     const std::vector<float> mean = random(sz(C), -1.f, 1.f, 123), var = random(sz(C), 0.1f, 2.f, 124);
     const float momentum = 0.1f, eps = 1e-5f;
     std::vector<float> want_m = rm, want_v = rv, want_mean(sz(C)), want_inv(sz(C));
-    for (int64_t c = 0; c < C; ++c) {
-      want_m[sz(c)] = (1 - momentum) * rm[sz(c)] + momentum * mean[sz(c)];
-      want_v[sz(c)] = (1 - momentum) * rv[sz(c)] + momentum * var[sz(c)];
-      want_mean[sz(c)] = rm[sz(c)];
-      want_inv[sz(c)] = 1.f / std::sqrt(rv[sz(c)] + eps);
-    }
+    cpu::batch_norm_eval_stats(rm.data(), rv.data(), want_mean.data(), want_inv.data(), C, eps);
+    cpu::batch_norm_update_running(want_m.data(), want_v.data(), mean.data(), var.data(), C, momentum);
     Dev<float> drm(rm), drv(rv), dmean(mean), dvar(var), omean(sz(C)), oinv(sz(C));
     cuda::batch_norm_eval_stats(drm.p, drv.p, omean.p, oinv.p, C, eps);
     check_exact(omean.get(), want_mean, "eval mean");
@@ -694,3 +630,23 @@ TEST_CASE("batch_norm_update_running and batch_norm_eval_stats match their formu
 }
 
 TEST_SUITE_END();
+
+#ifdef CUDASIM
+// A launch the device refuses (here: the simulator's check of a host pointer, which a GPU reports as
+// an illegal address) throws CudaError naming the kernel, its shapes and the CUDA error.
+TEST_CASE("a failed launch is a CudaError that names the kernel, the shapes and the CUDA error") {
+  const cudasim::Config saved = cudasim::config();
+  cudasim::config().quiet = true;
+  std::vector<float> host(12);
+  std::string message;
+  try {
+    cuda::sum_mid(host.data(), host.data(), 3, 2, 2);
+  } catch (const cuda::CudaError& e) {
+    message = e.what();
+  }
+  cudasim::config() = saved;
+  cudasim::reset();  // the fault is sticky, as on a GPU
+  CHECK(message.find("sum_mid on [outer, R, inner] = [3, 2, 2]") != std::string::npos);
+  CHECK(message.find("cudaErrorIllegalAddress") != std::string::npos);
+}
+#endif
