@@ -47,7 +47,7 @@ RunOptions options(const fs::path& out, Device device) {
   o.progress = false;
   o.device = device;
   o.settings.protocol.seed = 5;
-  o.settings.fold.model = AhmsaConfig::parse("size=8;stem=8;channels=16,16");
+  o.settings.fold.model = AhmsaConfig::parse("size=8;stem=8;channels=32,32");
   o.settings.fold.epochs = 3;
   o.settings.fold.batch_size = 6;
   o.settings.fold.optim.lr = 3e-3f;
