@@ -16,7 +16,7 @@ namespace ahmsa::cuda {
 
 namespace {
 
-constexpr int kThreads = 256, kWarp = 32, kRowsPerBlock = kThreads / kWarp;
+constexpr int kWarp = 32, kRowsPerBlock = kThreads / kWarp;  // kThreads (256): tensor/cuda_grid.h
 
 __device__ float warp_max(float v) {
   for (int off = kWarp / 2; off > 0; off /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));

@@ -4,7 +4,7 @@
 //     tensor/gemm.h, so the CUDA kernels read like their CPU twins;
 //   - DeviceScratch: temporary device memory from the caching allocator (tensor/device.h), so a
 //     training step after the first calls no cudaMalloc;
-//   - launch helpers: grid sizes for grid-stride loops, and shape strings for error messages.
+// (Launch geometry and launch checks are in tensor/cuda_grid.h, shared with the other kernels.)
 //
 // Error messages are built only on failure (the describe callables), so a healthy step spends no
 // host time formatting strings.
@@ -17,45 +17,10 @@
 #include <string>
 
 #include "tensor/cuda_check.h"
+#include "tensor/cuda_grid.h"
 #include "tensor/device.h"
 
 namespace ahmsa::cuda {
-
-// "[2, 3, 28, 28]"
-inline std::string shape_str(std::initializer_list<int64_t> dims) {
-  std::string s = "[";
-  for (auto it = dims.begin(); it != dims.end(); ++it) s += (it == dims.begin() ? "" : ", ") + std::to_string(*it);
-  return s + "]";
-}
-
-// Check the last launch; `describe()` names the kernel and its shapes, only called on failure.
-template <class Describe>
-void check_launch_of(Describe describe) {
-  const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) check(e, describe());
-}
-
-// Blocks of `threads` for a grid-stride loop over n items (kernels loop with 64-bit indices, so the
-// grid may be smaller than n / threads; capped well inside the 2^31 − 1 limit of grid.x).
-inline unsigned grid_for(int64_t n, int threads) {
-  const int64_t blocks = (n + threads - 1) / threads;
-  return unsigned(std::clamp<int64_t>(blocks, 1, int64_t(1) << 20));
-}
-
-// A 3-D grid over (pixels of a plane, channels, samples) of NCHW data: x covers the pixels in blocks
-// of `threads`, y the channels, z the samples, each capped at its grid limit (65535 for y and z); the
-// kernels stride over all three, so any size works and no thread divides to find its plane.
-inline dim3 plane_grid(int64_t pixels, int64_t channels, int64_t samples, int threads) {
-  return dim3(grid_for(pixels, threads), unsigned(std::clamp<int64_t>(channels, 1, 65535)),
-              unsigned(std::clamp<int64_t>(samples, 1, 65535)));
-}
-
-// The loops of a kernel launched on plane_grid: pixel p (of count) of channel c (of C) of sample n (of N).
-#define AHMSA_FOR_PIXELS(p, count) \
-  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < (count); p += int64_t(gridDim.x) * blockDim.x)
-#define AHMSA_FOR_PLANES(c, C, n, N)                              \
-  for (int64_t n = blockIdx.z; n < (N); n += gridDim.z)           \
-    for (int64_t c = blockIdx.y; c < (C); c += gridDim.y)
 
 // Walks the elements e = first, first + step, first + 2·step, ... of a row-major (rows × cols) grid as
 // (row r, column c) pairs without dividing at each step (a 64-bit division costs dozens of instructions):

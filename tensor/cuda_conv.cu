@@ -21,7 +21,6 @@ namespace ahmsa::cuda {
 
 namespace {
 
-constexpr int kThreads = 256;
 constexpr int64_t kColumnBudget = int64_t(1) << 25;  // floats of column matrix per chunk (128 MiB)
 
 int64_t chunk_samples(const ConvShape& s) {

@@ -78,11 +78,11 @@ void cross_entropy(const float* logits, const int32_t* targets, const float* wc,
                    float* loss, float* dlogits) {
   // N = 0 still runs: the loss is 0/0 = NaN, as on the CPU (PyTorch's mean over nothing).
   if (N < 0 || (N > 0 && K <= 0))
-    throw std::invalid_argument("cuda::cross_entropy: logits " + dims_str({N, K}) + " (no classes)");
+    throw std::invalid_argument("cuda::cross_entropy: logits " + shape_str({N, K}) + " (no classes)");
   int threads = 32;  // a power of two for the tree, no more threads than rows
   while (threads < kLossThreads && threads < N) threads *= 2;
   AHMSA_LAUNCH(1, threads, 0, stream(), cross_entropy_kernel)(logits, targets, wc, N, K, eps, loss, dlogits);
-  check_launch_of([&] { return "cross_entropy on logits " + dims_str({N, K}) + (wc ? " with class weights" : ""); });
+  check_launch_of([&] { return "cross_entropy on logits " + shape_str({N, K}) + (wc ? " with class weights" : ""); });
 }
 
 }  // namespace ahmsa::cuda

@@ -20,7 +20,7 @@ namespace ahmsa::cuda {
 
 namespace {
 
-constexpr int kThreads = 256, kWarp = 32, kRowsPerBlock = kThreads / kWarp;
+constexpr int kWarp = 32, kRowsPerBlock = kThreads / kWarp;  // kThreads (256): tensor/cuda_grid.h
 // BatchNorm has few channels (32 to 256) and many elements per channel: a large block per channel keeps
 // enough loads in flight.
 constexpr int kBnThreads = 1024;

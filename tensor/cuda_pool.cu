@@ -131,8 +131,8 @@ __global__ void pool_scatter_kernel(const float* __restrict__ gy, const int32_t*
 }
 
 std::string pool_str(const char* op, int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW) {
-  return std::string(op) + " on planes " + std::to_string(planes) + ", " + dims_str({H, W}) + " -> " +
-         dims_str({OH, OW});
+  return std::string(op) + " on planes " + std::to_string(planes) + ", " + shape_str({H, W}) + " -> " +
+         shape_str({OH, OW});
 }
 
 }  // namespace

@@ -214,7 +214,7 @@ __global__ void max_mid_backward_kernel(const float* __restrict__ gy, const int3
 }
 
 std::string mid_str(const char* op, int64_t outer, int64_t R, int64_t inner) {
-  return std::string(op) + " on [outer, R, inner] = " + dims_str({outer, R, inner});
+  return std::string(op) + " on [outer, R, inner] = " + shape_str({outer, R, inner});
 }
 
 }  // namespace
