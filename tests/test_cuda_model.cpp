@@ -132,3 +132,34 @@ TEST_CASE("on CUDA with dropout on: the same logits and gradients as the CPU (th
     CHECK(rel_error(grads[1][name], gc) <= 1e-3);
   }
 }
+
+#ifdef AHMSA_CUDA_SIM
+#include <cuda_runtime.h>  // the simulator counts cudaMalloc calls
+
+TEST_CASE("after the first training step, a step calls cudaMalloc no more (the caching allocator)") {
+  Generator g(3);
+  AhmsaConfig config;
+  config.input_size = 16;  // a small model: the property does not depend on the size
+  config.stem = 8;
+  config.channels = {32, 32};
+  AhmsaNet net(config, g);
+  net.to(Device::CUDA);
+  net.train();
+  AdamW opt(net.parameters(), 1e-3f);
+  Tensor x = Tensor::empty({4, 3, 16, 16});
+  uniform_(x, 0.f, 1.f, g);
+  const std::vector<int> y = {0, 1, 2, 1};
+  auto step = [&] {
+    opt.zero_grad();
+    Tensor loss = cross_entropy(net.forward(x.to(Device::CUDA), g), y);
+    loss.backward();
+    opt.step();
+  };
+  step();
+  const uint64_t after_first = cudasim::malloc_calls();
+  REQUIRE(after_first > 0);  // the first step did allocate (its tensors live on the device)
+  step();
+  step();
+  CHECK(cudasim::malloc_calls() == after_first);
+}
+#endif

@@ -223,6 +223,7 @@ struct Memory {
   int open_depth = 0;                    // nested kernel/copy sections with the arena readable
   int pkey = -1;                         // a memory protection key for the arena, where the CPU has them
   size_t bytes_in_use = 0;
+  uint64_t malloc_calls = 0;             // cudaMalloc calls so far (a training step after the first makes none)
 };
 inline Memory& memory() {
   static Memory m;
@@ -330,6 +331,7 @@ inline void* device_malloc(size_t bytes) {
   }
   m.blocks[uintptr_t(p)] = bytes;
   m.bytes_in_use += bytes;
+  ++m.malloc_calls;
   DeviceAccess open;
   std::memset(p, 0xFF, bytes);  // NaN: uninitialised device memory is not zero on a GPU either
   return p;
@@ -354,6 +356,7 @@ inline bool is_device_pointer(const void* p, size_t bytes = 1) {
   return detail::find_block(p, bytes) != detail::memory().blocks.end();
 }
 inline size_t device_bytes_in_use() { return detail::memory().bytes_in_use; }
+inline uint64_t malloc_calls() { return detail::memory().malloc_calls; }
 
 // ---- the SIMT machine: one block at a time, its threads as fibers -------------------------------
 namespace detail {
