@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include <unistd.h>
+
 #include "tensor/device.h"
 #include "tensor/parallel.h"
 #include "train/data/table.h"
@@ -55,8 +57,9 @@ RunOptions options(const fs::path& out, Device device) {
   return o;
 }
 
+// One folder per process: CTest runs the simulated thread orders of this test at the same time.
 fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("ahmsa_test_cuda_loso_" + name);
+  fs::path d = fs::temp_directory_path() / ("ahmsa_test_cuda_loso_" + std::to_string(getpid()) + "_" + name);
   fs::remove_all(d);
   return d;
 }
@@ -99,6 +102,8 @@ TEST_CASE("LOSO on CUDA predicts what LOSO on the CPU predicts") {
   }
   CHECK(clips == 18);
   CHECK(gpu.report.pooled.uf1 == doctest::Approx(cpu.report.pooled.uf1));
+  fs::remove_all(cpu_dir);
+  fs::remove_all(gpu_dir);
   MESSAGE("18 clips: same classes; largest probability difference CUDA vs CPU " << worst << "; pooled UF1 "
                                                                                << gpu.report.pooled.uf1);
 }
