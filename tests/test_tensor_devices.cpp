@@ -3,6 +3,7 @@
 // their state on the parameters' device. The CUDA halves run where a usable GPU is present (or the
 // simulated build); without one the tests check the no-CUDA errors instead and say so.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <map>
@@ -190,7 +191,8 @@ TEST_CASE("a checkpoint loads onto a device: converted on the CPU, then moved") 
   cfg.input_size = 8, cfg.stem = 8, cfg.channels = {16, 32}, cfg.head_dim = 8, cfg.reduction = 4;
   Generator g1(1), g2(2);
   AhmsaNet a(cfg, g1), b(cfg, g2);
-  const std::string path = "test_tensor_devices_checkpoint.safetensors";
+  // One file per process: CTest runs this test and its simulated CUDA twins at the same time.
+  const std::string path = "test_tensor_devices_checkpoint_" + std::to_string(getpid()) + ".safetensors";
   a.save(path);
   SafetensorsFile f = read_safetensors(path);
   std::remove(path.c_str());
