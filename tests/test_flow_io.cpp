@@ -272,3 +272,22 @@ TEST_CASE(".flo: a header claiming more than the file holds is refused before al
   std::remove("test_flow_io_huge.flo"), std::remove("test_flow_io_big.flo");
   std::filesystem::remove("test_flow_io_dir.flo");
 }
+
+TEST_CASE("images: JPEG tables and PNG chunks that stb 2.27 mishandles are refused before it parses them") {
+  // Found by fuzz/fuzz_image.cpp: stb_image 2.27 writes past its 257-entry code-size table.
+  const std::string path = AHMSA_SOURCE_DIR "/fuzz/regression/image/jpeg_dht_over_256_codes";
+  CHECK_THROWS_WITH_AS(img::load(path), doctest::Contains("corrupt JPEG (a JPEG Huffman table with more than 256 codes)"),
+                       img::ImageError);
+  CHECK_THROWS_WITH_AS(img::load(path), doctest::Contains(path.c_str()), img::ImageError);
+  const std::string before_sof = AHMSA_SOURCE_DIR "/fuzz/regression/image/jpeg_dht_over_256_codes_before_sof";
+  CHECK_THROWS_WITH_AS(img::load(before_sof), doctest::Contains("more than 256 codes"), img::ImageError);
+  // a 75-byte PNG whose data chunk claims 2.7 GB: stb grows a 1.3 GB buffer before reading it
+  const std::string png = AHMSA_SOURCE_DIR "/fuzz/regression/image/png_chunk_claims_1gb";
+  CHECK_THROWS_WITH_AS(img::load(png), doctest::Contains("corrupt PNG (a PNG chunk longer than the rest of the file)"),
+                       img::ImageError);
+  // an ordinary JPEG (the fuzz seed, written by stb_image_write) still loads
+  img::Image ok = img::load(AHMSA_SOURCE_DIR "/fuzz/corpus/image/rgb8.jpg");
+  CHECK(ok.width == 8);
+  CHECK(ok.height == 8);
+  CHECK(ok.channels == 3);
+}
