@@ -42,14 +42,14 @@ Table read_csv(const std::string& path) {
     else if (c == '\r' || c == '\n') {  // LF, CRLF or a lone CR (old Mac exports) ends the line
       if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n') ++i;
       if (any || !cell.empty()) row.push_back(cell);
-      rows.push_back(row);
+      rows.push_back(std::move(row));
       row.clear(), cell.clear(), any = false;
     } else cell += c, any = true;
   }
   if (quoted)
     throw DataError("CSV '" + path + "': unterminated quoted field starting on line " + std::to_string(quote_line) +
                     " (byte " + std::to_string(quote_byte) + ")");
-  if (any || !cell.empty()) row.push_back(cell), rows.push_back(row);
+  if (any || !cell.empty()) row.push_back(cell), rows.push_back(std::move(row));
   // Trim surrounding spaces of unquoted-looking cells: the sheets' exports often pad them.
   for (auto& r : rows)
     for (auto& c : r) {

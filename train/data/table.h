@@ -21,7 +21,7 @@ struct DataError : std::runtime_error {
 using Table = std::vector<std::vector<std::string>>;
 
 // The largest annotation file read (CSV or xlsx): the real sheets are well under 1 MB.
-constexpr uint64_t kMaxTableBytes = uint64_t(32) << 20;  // 32 MiB
+constexpr uint64_t kMaxTableBytes = uint64_t(8) << 20;  // 8 MiB
 
 // A whole file's bytes. Throws DataError naming the file when it is missing, a directory,
 // unreadable, or larger than max_bytes.

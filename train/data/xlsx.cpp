@@ -80,7 +80,7 @@ std::string tidy_number(const std::string& v) {
 // cells, empty ones included) may not exceed kMinSlots + x.size() / kBytesPerSlot: a dense sheet
 // spends >= 20 bytes of XML per cell, so a cell reference far beyond the data (XFD1048576 in a
 // 2 KB part) is refused instead of costing gigabytes.
-constexpr size_t kMinSlots = 1 << 16, kBytesPerSlot = 4;
+constexpr size_t kMinSlots = 1 << 16, kBytesPerSlot = 8;
 
 Table parse_sheet(const std::string& x, const std::vector<std::string>& shared, const std::string& where) {
   Table t;

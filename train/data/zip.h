@@ -10,7 +10,7 @@ namespace ahmsa::data::zip {
 // An entry may inflate to at most kMaxRatio times its compressed size and never beyond kMaxEntryBytes:
 // a claimed size above either is refused before anything is allocated (a 2 KB file cannot ask for 4 GB).
 constexpr uint64_t kMaxRatio = 250;
-constexpr uint64_t kMaxEntryBytes = uint64_t(256) << 20;  // 256 MiB
+constexpr uint64_t kMaxEntryBytes = uint64_t(64) << 20;  // 64 MiB
 
 struct Entry {
   std::string name;
