@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -76,7 +77,15 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
   const unsigned char* b = e.bytes.data();
   // The format is little-endian, as is every machine we build for.
   if (e.dtype == "F32") std::memcpy(d, b, size_t(n) * 4);
-  else if (e.dtype == "F64") for (int64_t i = 0; i < n; ++i) { double v; std::memcpy(&v, b + 8 * i, 8); d[i] = float(v); }
+  else if (e.dtype == "F64")
+    for (int64_t i = 0; i < n; ++i) {
+      double v;
+      std::memcpy(&v, b + 8 * i, 8);
+      if (!(std::fabs(v) <= double(FLT_MAX)))  // NaN, Inf or beyond float32 (the cast would be undefined)
+        throw SafetensorsError("'" + path + "': tensor '" + name + "' holds a non-finite or out-of-float32-range value (" +
+                               std::to_string(v) + ") at element " + std::to_string(i));
+      d[i] = float(v);
+    }
   else if (e.dtype == "I64") for (int64_t i = 0; i < n; ++i) { int64_t v; std::memcpy(&v, b + 8 * i, 8); d[i] = float(v); }
   else if (e.dtype == "I32") for (int64_t i = 0; i < n; ++i) { int32_t v; std::memcpy(&v, b + 4 * i, 4); d[i] = float(v); }
   else throw SafetensorsError("'" + path + "': tensor '" + name + "' has unsupported dtype " + e.dtype);

@@ -39,7 +39,7 @@ for t in "${TARGETS[@]}"; do
   bin="$BUILD/fuzz_$t"
   reg="fuzz/regression/$t"
   if compgen -G "$reg/*" >/dev/null; then  # replay: each input runs once and must not crash
-    if ! "$bin" -rss_limit_mb=2048 "$reg"/* >"$BUILD/replay_$t.log" 2>&1; then
+    if ! "$bin" -rss_limit_mb=2048 -malloc_limit_mb=1024 "$reg"/* >"$BUILD/replay_$t.log" 2>&1; then
       echo "fuzz: $t: a regression input fails again (see $BUILD/replay_$t.log)"
       status=1
       continue

@@ -327,4 +327,13 @@ TEST_CASE("non-finite weights are an error naming the file and the tensor") {
       CHECK(m.find("at element 1") != std::string::npos);
     }
   }
+  // F64 beyond float32's range would be an undefined cast, not an infinity
+  std::string path = tmp.file("f64.safetensors");
+  double big[2] = {1.0, 1e300};
+  std::string data(16, '\0');
+  std::memcpy(&data[0], big, 16);
+  write_bytes(path, make_file(R"({"d":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}})", data));
+  auto f = read_safetensors(path);
+  CHECK_THROWS_WITH_AS(f.tensor("d"), doctest::Contains("'d' holds a non-finite or out-of-float32-range value"),
+                       SafetensorsError);
 }
