@@ -13,7 +13,6 @@
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
 #define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -22,7 +21,7 @@
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #endif
 #include <stb/stb_image.h>
-#include <stb/stb_image_write.h>
+#include <stb/stb_image_write.h>  // declarations only: the implementation is flow/stb_write.cpp
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-#include <stb/stb_image_write.h>  // declarations only: the implementation lives in flow/image.cpp
+#include <stb/stb_image_write.h>  // declarations only: the implementation lives in flow/stb_write.cpp
 
 #include "train/data/paths.h"
 #include "train/data/table.h"
