@@ -76,6 +76,9 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
   int64_t n = t.numel();
   const unsigned char* b = e.bytes.data();
   // The format is little-endian, as is every machine we build for.
+  if (e.dtype != "F32" && e.dtype != "F64" && e.dtype != "I64" && e.dtype != "I32")
+    throw SafetensorsError("'" + path + "': tensor '" + name + "' has unsupported dtype " + e.dtype);
+  if (n == 0) return t;  // an empty tensor has no bytes (b may be null)
   if (e.dtype == "F32") std::memcpy(d, b, size_t(n) * 4);
   else if (e.dtype == "F64")
     for (int64_t i = 0; i < n; ++i) {
@@ -87,8 +90,12 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
       d[i] = float(v);
     }
   else if (e.dtype == "I64") for (int64_t i = 0; i < n; ++i) { int64_t v; std::memcpy(&v, b + 8 * i, 8); d[i] = float(v); }
-  else if (e.dtype == "I32") for (int64_t i = 0; i < n; ++i) { int32_t v; std::memcpy(&v, b + 4 * i, 4); d[i] = float(v); }
-  else throw SafetensorsError("'" + path + "': tensor '" + name + "' has unsupported dtype " + e.dtype);
+  else  // I32
+    for (int64_t i = 0; i < n; ++i) {
+      int32_t v;
+      std::memcpy(&v, b + 4 * i, 4);
+      d[i] = float(v);
+    }
   // A NaN or infinite weight would give NaN probabilities and meaningless scores: refuse it here.
   for (int64_t i = 0; i < n; ++i)
     if (!std::isfinite(d[i]))
@@ -103,6 +110,7 @@ std::vector<int64_t> SafetensorsFile::ints(const std::string& name) const {
   const Entry& e = it->second;
   size_t n = size_t(shape_numel(e.shape));
   std::vector<int64_t> out(n);
+  if (n == 0) return out;
   if (e.dtype == "I64") std::memcpy(out.data(), e.bytes.data(), n * 8);
   else if (e.dtype == "I32") for (size_t i = 0; i < n; ++i) { int32_t v; std::memcpy(&v, e.bytes.data() + 4 * i, 4); out[i] = v; }
   else {
