@@ -33,7 +33,7 @@ E="$BUILD/e2e"
 rm -rf "$E"
 "$A" synth --out "$E/synth" --subjects 3 --clips-per-class 1 --size 64 --frames 6,8 --seed 1
 "$A" prepare --dataset casme2 --root "$E/synth" --annotations "$E/synth/CASME2-coding-synthetic.csv" --crop none --out "$E/cache" --quiet
-"$A" train --cache "$E/cache" --out "$E/run" --split loso --folds 0 --epochs 1 --batch 4 --seed 1 --quiet \
+"$A" train --cache "$E/cache" --out "$E/run" --split loso --folds 1 --epochs 1 --batch 4 --seed 1 --quiet \
   --config "stem=8;channels=8,16;head_dim=8;reduction=2"
 model=$(ls "$E"/run/*/model.safetensors | head -1)
 "$A" eval --model "$model" --cache "$E/cache" --out "$E/eval"
