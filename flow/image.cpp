@@ -35,9 +35,13 @@ namespace {
 // here by fuzz/fuzz_image.cpp). This walks the segments as stb does and names such a defect, or
 // returns null. Bytes outside segments (entropy-coded data) are skipped, FF 00 and restart markers too.
 const char* jpeg_defect(const unsigned char* b, size_t n) {
-  if (n < 2 || b[0] != 0xFF || b[1] != 0xD8) return nullptr;  // not a JPEG
+  // stb takes FF (FF...) D8 as the start: fill bytes may precede SOI (found by fuzzing too).
+  size_t p = 0;
+  if (n < 2 || b[0] != 0xFF) return nullptr;
+  while (p < n && b[p] == 0xFF) ++p;
+  if (p >= n || b[p] != 0xD8) return nullptr;  // not a JPEG
+  ++p;
   auto at = [&](size_t i) -> unsigned { return i < n ? b[i] : 0u; };  // stb reads 0 past the end
-  size_t p = 2;
   while (p + 1 < n) {
     if (b[p] != 0xFF || b[p + 1] == 0xFF) {  // data, junk or a fill byte
       ++p;

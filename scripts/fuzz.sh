@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-fuzz}
 # Executions per target: the image and flow-folder targets decode images, the others only parse.
-declare -A RUNS=([safetensors]=20000 [xlsx]=20000 [csv]=20000 [flow_folder]=8000 [flo]=20000 [image]=8000)
+declare -A RUNS=([safetensors]=50000 [xlsx]=40000 [csv]=50000 [flow_folder]=20000 [flo]=50000 [image]=20000)
 JOBS=${JOBS:-2}
 TARGETS=(safetensors xlsx csv flow_folder flo image)
 [ $# -gt 0 ] && TARGETS=("$@")

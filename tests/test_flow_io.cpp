@@ -281,6 +281,8 @@ TEST_CASE("images: JPEG tables and PNG chunks that stb 2.27 mishandles are refus
   CHECK_THROWS_WITH_AS(img::load(path), doctest::Contains(path.c_str()), img::ImageError);
   const std::string before_sof = AHMSA_SOURCE_DIR "/fuzz/regression/image/jpeg_dht_over_256_codes_before_sof";
   CHECK_THROWS_WITH_AS(img::load(before_sof), doctest::Contains("more than 256 codes"), img::ImageError);
+  const std::string fill = AHMSA_SOURCE_DIR "/fuzz/regression/image/jpeg_dht_over_256_codes_fill_before_soi";
+  CHECK_THROWS_WITH_AS(img::load(fill), doctest::Contains("more than 256 codes"), img::ImageError);  // FF FF D8 ...
   // a 75-byte PNG whose data chunk claims 2.7 GB: stb grows a 1.3 GB buffer before reading it
   const std::string png = AHMSA_SOURCE_DIR "/fuzz/regression/image/png_chunk_claims_1gb";
   CHECK_THROWS_WITH_AS(img::load(png), doctest::Contains("corrupt PNG (a PNG chunk longer than the rest of the file)"),
