@@ -17,6 +17,7 @@ JOBS=${JOBS:-2}
 TARGETS=(safetensors xlsx csv flow_folder flo image)
 [ $# -gt 0 ] && TARGETS=("$@")
 
+command -v clang++ >/dev/null || { echo "fuzz: clang++ not found (Debian: apt-get install clang, which brings libFuzzer)" >&2; exit 1; }
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
