@@ -52,6 +52,49 @@ void profile_report() {
                  100.0 * (t.fwd_ms + t.bwd_ms) / std::max(total, 1e-9));
 }
 
+// ---- graph teardown ----
+// A Node owns its inputs and its closure (which holds saved tensors); each may own the Node that made
+// it, so freeing the output of an n-op chain would nest n destructor calls and overflow the stack
+// (a few hundred thousand ops with 8 MB). Instead the outermost ~Node on a thread keeps a work list;
+// nested ~Node calls only move what they own onto it, and the outermost frees the list in a loop.
+namespace {
+struct Teardown {
+  std::vector<std::shared_ptr<TensorImpl>> impls;
+  std::vector<BackwardFn> closures;
+};
+thread_local Teardown* t_teardown = nullptr;  // the active list of this thread, if any
+}  // namespace
+
+}  // namespace ahmsa::autograd
+
+ahmsa::Node::~Node() {
+  using autograd::Teardown;
+  auto hand_over = [this](Teardown& td) {
+    for (auto& in : inputs)
+      if (in) td.impls.push_back(std::move(in));
+    if (backward) td.closures.push_back(std::move(backward));
+  };
+  if (autograd::t_teardown) {
+    hand_over(*autograd::t_teardown);
+    return;
+  }
+  Teardown td;
+  autograd::t_teardown = &td;
+  hand_over(td);
+  while (!td.impls.empty() || !td.closures.empty()) {
+    if (!td.closures.empty()) {
+      BackwardFn fn = std::move(td.closures.back());
+      td.closures.pop_back();
+    } else {
+      std::shared_ptr<TensorImpl> impl = std::move(td.impls.back());
+      td.impls.pop_back();
+    }  // freed here: Nodes it owned append to td instead of recursing
+  }
+  autograd::t_teardown = nullptr;
+}
+
+namespace ahmsa::autograd {
+
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
 

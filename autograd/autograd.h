@@ -23,6 +23,7 @@ struct Node {
   std::vector<std::shared_ptr<TensorImpl>> inputs;  // in the order the closure returns gradients
   BackwardFn backward;                              // null once released
   Shape out_shape;
+  ~Node();  // frees the graph behind it iteratively (a long chain would overflow the stack otherwise)
 };
 
 namespace autograd {

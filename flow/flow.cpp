@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -151,6 +152,8 @@ img::Image uvos_image(const FlowField& f, const std::vector<float>& os, int size
 static constexpr float kFloMagic = 202021.25f;
 
 FlowField read_flo(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw FlowError("flow file '" + path + "' is a directory");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FlowError("cannot open flow file '" + path + "'");
   float magic = 0;
@@ -160,8 +163,16 @@ FlowField read_flo(const std::string& path) {
   in.read(reinterpret_cast<char*>(&h), 4);
   if (!in) throw FlowError("flow file '" + path + "' is truncated (no header)");
   if (magic != kFloMagic) throw FlowError("'" + path + "' is not a .flo file (bad magic number)");
-  if (w <= 0 || h <= 0 || w > 100000 || h > 100000)
-    throw FlowError("flow file '" + path + "' has an invalid size " + std::to_string(w) + "x" + std::to_string(h));
+  if (w <= 0 || h <= 0 || int64_t(w) * h > kMaxFloPixels)
+    throw FlowError("flow file '" + path + "' has an invalid size " + std::to_string(w) + "x" + std::to_string(h) +
+                    " (at most " + std::to_string(kMaxFloPixels) + " vectors)");
+  // The header's size must match the file's before anything is allocated for it.
+  in.seekg(0, std::ios::end);
+  const int64_t have = int64_t(in.tellg()) - 12, want = int64_t(w) * h * 8;
+  in.seekg(12);
+  if (!in || have < want)
+    throw FlowError("flow file '" + path + "' is truncated: expected " + std::to_string(w) + "x" + std::to_string(h) +
+                    " vectors (" + std::to_string(want) + " bytes), the file has " + std::to_string(std::max<int64_t>(have, 0)));
   std::vector<float> uv(size_t(w) * h * 2);
   in.read(reinterpret_cast<char*>(uv.data()), std::streamsize(uv.size() * 4));
   if (!in)

@@ -124,6 +124,9 @@ img::Image uvos_image(const FlowField& f, const std::vector<float>& os, int size
 
 // ---- Middlebury .flo ---------------------------------------------------------------------------
 // float32 202021.25 ("PIEH"), int32 width, int32 height, then width*height (u, v) float32, little-endian.
+// read_flo throws FlowError naming the file when it is missing, a directory, not .flo, claims more
+// than kMaxFloPixels vectors, or is shorter than its header says (checked before allocating).
+constexpr int64_t kMaxFloPixels = int64_t(1) << 25;
 FlowField read_flo(const std::string& path);
 void write_flo(const std::string& path, const FlowField& f);
 

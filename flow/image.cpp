@@ -1,10 +1,18 @@
 #include "flow/image.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 
+// Only the formats frames come in: fewer decoders, less to trust with a hostile file.
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
 #define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STBI_FAILURE_USERMSG
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -13,16 +21,96 @@
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #endif
 #include <stb/stb_image.h>
-#include <stb/stb_image_write.h>
+#include <stb/stb_image_write.h>  // declarations only: the implementation is flow/stb_write.cpp
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
 
 namespace ahmsa::img {
 
+namespace {
+
+// stb_image 2.27 (Debian 12's libstb-dev) writes past its Huffman tables when a JPEG's DHT segment
+// declares more than 256 codes for one table (nothings/stb #1289, fixed upstream after 2.27; found
+// here by fuzz/fuzz_image.cpp). This walks the segments as stb does and names such a defect, or
+// returns null. Bytes outside segments (entropy-coded data) are skipped, FF 00 and restart markers too.
+const char* jpeg_defect(const unsigned char* b, size_t n) {
+  // stb takes FF (FF...) D8 as the start: fill bytes may precede SOI (found by fuzzing too).
+  size_t p = 0;
+  if (n < 2 || b[0] != 0xFF) return nullptr;
+  while (p < n && b[p] == 0xFF) ++p;
+  if (p >= n || b[p] != 0xD8) return nullptr;  // not a JPEG
+  ++p;
+  auto at = [&](size_t i) -> unsigned { return i < n ? b[i] : 0u; };  // stb reads 0 past the end
+  while (p + 1 < n) {
+    if (b[p] != 0xFF || b[p + 1] == 0xFF) {  // data, junk or a fill byte
+      ++p;
+      continue;
+    }
+    unsigned m = b[p + 1];
+    if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {  // stuffed byte, TEM, RSTn, SOI
+      p += 2;
+      continue;
+    }
+    if (m == 0xD9) return nullptr;  // EOI
+    size_t len = (size_t(at(p + 2)) << 8) | at(p + 3);
+    if (m == 0xC4) {  // DHT: tables of 1 class/id byte, 16 counts, then the values, while bytes remain
+      size_t q = p + 4, end = p + 2 + len;
+      while (q < end) {
+        unsigned total = 0;
+        for (size_t i = 1; i <= 16; ++i) total += at(q + i);
+        if (total > 256) return "a JPEG Huffman table with more than 256 codes";
+        q += 17 + total;
+      }
+    }
+    p += 2 + len;
+  }
+  return nullptr;
+}
+
+// stb_image 2.27 also grows its PNG data buffer to a chunk's claimed length (up to 1 GB) before
+// reading it: a 75-byte file asked for 1.3 GB (found by fuzz/fuzz_image.cpp). Every chunk up to IEND
+// must fit in the file.
+const char* png_defect(const unsigned char* b, size_t n) {
+  static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (n < 8 || std::memcmp(b, sig, 8) != 0) return nullptr;  // not a PNG
+  for (size_t p = 8; p + 8 <= n;) {
+    const uint64_t len = uint64_t(b[p]) << 24 | uint64_t(b[p + 1]) << 16 | uint64_t(b[p + 2]) << 8 | b[p + 3];
+    if (len + 12 > n - p) return "a PNG chunk longer than the rest of the file";
+    if (std::memcmp(b + p + 4, "IEND", 4) == 0) break;
+    p += 12 + size_t(len);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
 Image load(const std::string& path, int want_channels) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw ImageError("cannot read image '" + path + "': it is a directory");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw ImageError("cannot read image '" + path + "': " + std::strerror(errno));
+  f.seekg(0, std::ios::end);
+  const std::streamoff size = f.tellg();
+  f.seekg(0);
+  if (!f || size < 0) throw ImageError("cannot read image '" + path + "': not a regular file");
+  if (uint64_t(size) > kMaxImageFileBytes)
+    throw ImageError("image '" + path + "' is " + std::to_string(size) + " bytes: more than the limit of " +
+                     std::to_string(kMaxImageFileBytes));
+  std::vector<unsigned char> bytes(static_cast<size_t>(size));
+  if (!f.read(reinterpret_cast<char*>(bytes.data()), size)) throw ImageError("cannot read image '" + path + "'");
+  // Checked before stb parses anything (stbi_info parses JPEG tables too).
+  if (const char* defect = jpeg_defect(bytes.data(), bytes.size()))
+    throw ImageError("cannot read image '" + path + "': corrupt JPEG (" + defect + ")");
+  if (const char* defect = png_defect(bytes.data(), bytes.size()))
+    throw ImageError("cannot read image '" + path + "': corrupt PNG (" + defect + ")");
   int w = 0, h = 0, c = 0;
-  unsigned char* px = stbi_load(path.c_str(), &w, &h, &c, want_channels);
+  const int n = int(bytes.size());
+  // The size from the header first: a small file can claim a 20000 x 20000 image (11 GB decoded).
+  if (stbi_info_from_memory(bytes.data(), n, &w, &h, &c) && (w <= 0 || h <= 0 || int64_t(w) * h > kMaxPixels))
+    throw ImageError("image '" + path + "' is " + std::to_string(w) + "x" + std::to_string(h) + ": more than the limit of " +
+                     std::to_string(kMaxPixels) + " pixels");
+  unsigned char* px = stbi_load_from_memory(bytes.data(), n, &w, &h, &c, want_channels);
   if (!px) {
     const char* why = stbi_failure_reason();
     throw ImageError("cannot read image '" + path + "': " + (why ? why : "unknown error"));

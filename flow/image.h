@@ -1,6 +1,7 @@
 // Images as the flow module and the data readers see them: float pixels in [0, 255],
 // row-major, channels interleaved. Loading and saving go through stb (libstb-dev).
 #pragma once
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -22,8 +23,14 @@ struct Image {
   float at(int x, int y, int c = 0) const { return data[(size_t(y) * width + x) * channels + c]; }
 };
 
-// Loads JPEG/PNG/BMP/...; want_channels 0 keeps the file's own count, 1 gives grey, 3 RGB.
-// Throws ImageError naming the file when it is missing, unreadable or empty.
+// The largest image load() decodes: 2^25 pixels (33.5 MP, four times a 4K frame; dataset frames are
+// under 2.3 MP). Checked from the file's header before decoding, so memory stays under ~0.7 GB.
+constexpr int64_t kMaxPixels = int64_t(1) << 25;
+constexpr uint64_t kMaxImageFileBytes = uint64_t(256) << 20;  // 256 MiB: the file is read whole
+
+// Loads PNG, JPEG or BMP; want_channels 0 keeps the file's own count, 1 gives grey, 3 RGB.
+// Throws ImageError naming the file when it is missing, unreadable, corrupt, empty, or above kMaxPixels
+// or kMaxImageFileBytes.
 Image load(const std::string& path, int want_channels = 0);
 // Writes an 8-bit PNG (values rounded and clamped to [0, 255]); throws ImageError on failure.
 void save_png(const std::string& path, const Image& im);

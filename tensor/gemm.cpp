@@ -197,10 +197,10 @@ void gemm_blocked(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
   }
 }
 
-thread_local Buffers* tl_buffers = nullptr;
+// One per thread, made on first use and freed when the thread exits.
 Buffers& local_buffers() {
-  if (!tl_buffers) tl_buffers = new Buffers;  // one per thread, lives as long as the thread
-  return *tl_buffers;
+  thread_local Buffers buffers;
+  return buffers;
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // and the errors that name the op and the shapes.
 #include <doctest/doctest.h>
 
+#include <pthread.h>
+
 #include <cmath>
 
 #include "autograd/ops.h"
@@ -223,4 +225,51 @@ TEST_CASE("a long chain of ops backpropagates without recursion") {
   Tensor loss = sum(mul(y, y));                         // y = x + 5000, dL/dx = 2y = 10002
   loss.backward();
   CHECK(x.grad().item() == 10002.f);
+}
+
+namespace {
+// Runs fn on a thread with a 1 MB stack (a recursive teardown of a long graph overflows it).
+void on_small_stack(void (*fn)(void*), void* arg) {
+  struct Call {
+    void (*fn)(void*);
+    void* arg;
+  } call{fn, arg};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, size_t(1) << 20);
+  pthread_t th;
+  REQUIRE(pthread_create(
+              &th, &attr,
+              [](void* p) -> void* {
+                auto* c = static_cast<Call*>(p);
+                c->fn(c->arg);
+                return nullptr;
+              },
+              &call) == 0);
+  pthread_join(th, nullptr);
+  pthread_attr_destroy(&attr);
+}
+}  // namespace
+
+TEST_CASE("a 300,000-op graph is freed without recursion, even on a 1 MB stack") {
+  struct Result {
+    float value = 0;
+    long leaf_owners_before = 0, leaf_owners_after = 0;
+  } r;
+  on_small_stack(
+      [](void* p) {
+        auto& r = *static_cast<Result*>(p);
+        Tensor x = leaf({1}, {1.f});
+        {
+          Tensor y = x;
+          for (int i = 0; i < 300000; ++i) y = add(y, 0.25f);  // each Node owns the previous output
+          r.value = y.item();
+          r.leaf_owners_before = x.impl_ptr().use_count();
+        }  // the whole chain is freed here
+        r.leaf_owners_after = x.impl_ptr().use_count();
+      },
+      &r);
+  CHECK(r.value == 75001.f);  // 1 + 300000 / 4, exact in float32
+  CHECK(r.leaf_owners_before == 2);  // x and the first Node's input
+  CHECK(r.leaf_owners_after == 1);   // only x: every Node is gone
 }

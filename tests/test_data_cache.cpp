@@ -193,3 +193,50 @@ TEST_CASE("flow PNG folders: R,G,B are u,v,os; flat and per-fold trees with the 
   CHECK(t.samples[1].x[0] == doctest::Approx(100 / 255.0));
   CHECK(t.samples[2].x[0] == doctest::Approx(50 / 255.0));
 }
+
+TEST_CASE("flow PNG folders: a clip listed twice, grey images and odd sizes are errors naming the culprit") {
+  auto root = testdata::temp_dir("flowfolder_bad");
+  auto png = [&](const fs::path& p, int size, int channels) {
+    fs::create_directories(p.parent_path());
+    img::Image im(size, size, channels, 100.f);
+    img::save_png(p.string(), im);
+  };
+  auto message = [&](const fs::path& dir, const fs::path& csv) -> std::string {
+    try {
+      load_flow_folder(dir.string(), csv.string());
+    } catch (const DataError& e) {
+      return e.what();
+    }
+    FAIL("accepted the folder");
+    return "";
+  };
+  // the same clip twice (once with a padded subject spelling): it would be trained and scored twice
+  auto dup = root / "dup";
+  png(dup / "006_1_2.png", 28, 3);
+  png(dup / "006_1_3.png", 28, 3);
+  testdata::write_text(root / "dup.csv", "db,subject,clip,label\nsamm,6,006_1_2,0\nsamm,6,006_1_3,1\nsamm,006,006_1_2,0\n");
+  std::string m = message(dup, root / "dup.csv");
+  CHECK(m.find("dup.csv' lists clip samm/006/006_1_2 twice (lines 2 and 4)") != std::string::npos);
+  // grey PNGs: not copied into u = v = os
+  auto grey = root / "grey";
+  png(grey / "006_1_2.png", 28, 1);
+  testdata::write_text(root / "one.csv", "samm,6,006_1_2,0\n");
+  m = message(grey, root / "one.csv");
+  CHECK(m.find((grey / "006_1_2.png").string() + "' has 1 channel (grey)") != std::string::npos);
+  // the odd size is in the first file (sorted): the error names it, not the two others
+  auto odd = root / "odd";
+  png(odd / "006_1_1.png", 32, 3);
+  png(odd / "006_1_2.png", 28, 3);
+  png(odd / "006_1_3.png", 28, 3);
+  testdata::write_text(root / "three.csv", "samm,6,006_1_1,0\nsamm,6,006_1_2,1\nsamm,6,006_1_3,2\n");
+  m = message(odd, root / "three.csv");
+  CHECK(m.find("1 of 3 flow images are not 28 px like the others: " + (odd / "006_1_1.png").string() + " (32 px)") !=
+        std::string::npos);
+  CHECK(m.find("006_1_2.png") == std::string::npos);
+  // RGBA reads as RGB
+  auto rgba = root / "rgba";
+  png(rgba / "006_1_2.png", 28, 4);
+  FlowDataset ok = load_flow_folder(rgba.string(), (root / "one.csv").string());
+  REQUIRE(ok.samples.size() == 1);
+  CHECK(ok.samples[0].x.size() == 3u * 28 * 28);
+}

@@ -262,3 +262,29 @@ TEST_CASE("frame numbering and subject spellings") {
   CHECK(canonical_clip("smic", "s01_ne_01") == canonical_clip("smic", "s1_ne_01"));
   CHECK_THROWS_AS(read_casme2((d / "nope").string(), "x.csv"), DataError);
 }
+
+TEST_CASE("frame numbers beyond int are refused with the row, not wrapped to negative frames") {
+  auto root = testdata::temp_dir("casme2_huge");
+  casme2_tree(root / "Cropped", "reg_img");
+  // 3000000000 once became frame -2147483648; 1e300 and inf were undefined casts.
+  testdata::write_text(root / "coding.csv",
+                       "Subject,Filename,,OnsetFrame,ApexFrame,OffsetFrame,,Action Units,Estimated Emotion\r"
+                       "1,EP02_01f,,3000000000,47,50,,12,happiness\r"
+                       "2,EP01_01,,5,1e300,9,,4,disgust\r"
+                       "2,EP04_04,,inf,6,9,,1,surprise\r"
+                       "1,EP03_02,,10,12,14,,4,disgust\r");  // CR-only line ends, too
+  SampleList l = read_casme2(root.string(), (root / "coding.csv").string());
+  REQUIRE(l.samples.size() == 1);
+  CHECK(l.samples[0].clip == "EP03_02");
+  CHECK(l.samples[0].onset == 10);
+  CHECK(l.report.skipped.at("missing onset") == 2);
+  CHECK(l.report.skipped.at("missing apex") == 1);
+  CHECK(warned(l.report, "sheet row 2", "onset '3000000000' is not a frame number"));
+  CHECK(warned(l.report, "sheet row 3", "apex '1e300' is not a frame number"));
+  // a frame file numbered beyond int is not a frame (it used to wrap onto another number)
+  testdata::write_frame(root / "Cropped" / "sub01" / "EP03_02" / "reg_img99999999999.jpg", 1);
+  auto fr = list_frames((root / "Cropped" / "sub01" / "EP03_02").string());
+  CHECK(fr.size() == 5);
+  CHECK(fr.begin()->first == 10);
+  CHECK(fr.rbegin()->first == 14);
+}

@@ -160,3 +160,18 @@ TEST_CASE("synth: onset->apex flow of rendered clips lies at the moved landmarks
     CHECK(frac > 0.6);
   }
 }
+
+TEST_CASE("synth: a landmark file with a bad number names the file and the byte") {
+  auto dir = testdata::temp_dir("synth_badxml");
+  // once a bare std::invalid_argument("stof") with no file named
+  testdata::write_text(dir / "dlib_voc" / "training_with_face_landmarks.xml",
+                       "<dataset><images><image file='a.jpg'>\n<box top='1' left='2' width='wide' height='3'>"
+                       "</box></image></images></dataset>");
+  try {
+    load_face_sources(dir.string(), 64);
+    FAIL("accepted the file");
+  } catch (const DataError& e) {
+    std::string m = e.what();
+    CHECK(m.find("training_with_face_landmarks.xml': bad width=\"wide\" at byte 38") != std::string::npos);
+  }
+}

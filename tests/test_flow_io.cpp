@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
+#include <filesystem>
 #include <random>
 
 #include "flow/flow.h"
@@ -203,4 +205,91 @@ TEST_CASE("describe() records the method and every parameter") {
         "method=farneback pyr_scale=0.5 levels=5 winsize=13 iterations=10 poly_n=5 poly_sigma=1.1 window=box");
   CHECK(flow::TVL1Params::opencv().describe().find("zoom=0.8 warps=5 epsilon=0.01 inner=30 outer=10 median=5") !=
         std::string::npos);
+}
+
+namespace {
+// CRC-32 as PNG chunks use it (ISO 3309), bit by bit: enough for a 13-byte header.
+uint32_t png_crc(const std::string& bytes) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (unsigned char b : bytes) {
+    c ^= b;
+    for (int k = 0; k < 8; ++k) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+void put_be32(std::string& s, uint32_t v) {
+  for (int i = 3; i >= 0; --i) s += char((v >> (8 * i)) & 0xFF);
+}
+// A PNG whose header claims w x h grey pixels, followed by no image data: 45 bytes.
+void write_png_header_only(const std::string& path, uint32_t w, uint32_t h) {
+  std::string ihdr = "IHDR";
+  put_be32(ihdr, w), put_be32(ihdr, h);
+  ihdr += std::string("\x08\x00\x00\x00\x00", 5);  // 8-bit grey, deflate, no filter, no interlace
+  std::string png = "\x89PNG\r\n\x1a\n";
+  put_be32(png, 13);
+  png += ihdr;
+  put_be32(png, png_crc(ihdr));
+  put_be32(png, 0), png += "IEND", put_be32(png, png_crc("IEND"));
+  std::FILE* out = std::fopen(path.c_str(), "wb");
+  std::fwrite(png.data(), 1, png.size(), out);
+  std::fclose(out);
+}
+}  // namespace
+
+TEST_CASE("images: the pixel limit is checked from the header, naming the file") {
+  write_png_header_only("test_flow_io_huge.png", 20000, 20000);
+  CHECK_THROWS_WITH_AS(img::load("test_flow_io_huge.png"),
+                       doctest::Contains("image 'test_flow_io_huge.png' is 20000x20000: more than the limit of 33554432 pixels"),
+                       img::ImageError);
+  write_png_header_only("test_flow_io_limit.png", 8192, 4096);  // exactly 2^25: allowed, then fails for lack of data
+  CHECK_THROWS_WITH_AS(img::load("test_flow_io_limit.png"), doctest::Contains("cannot read image 'test_flow_io_limit.png'"),
+                       img::ImageError);
+  std::filesystem::create_directories("test_flow_io_dir.png");
+  CHECK_THROWS_WITH_AS(img::load("test_flow_io_dir.png"), doctest::Contains("'test_flow_io_dir.png': it is a directory"),
+                       img::ImageError);
+  std::remove("test_flow_io_huge.png"), std::remove("test_flow_io_limit.png");
+  std::filesystem::remove("test_flow_io_dir.png");
+}
+
+TEST_CASE(".flo: a header claiming more than the file holds is refused before allocating") {
+  auto write_header = [](const char* path, int32_t w, int32_t h) {
+    std::FILE* out = std::fopen(path, "wb");
+    float magic = 202021.25f;
+    int32_t wh[2] = {w, h};
+    std::fwrite(&magic, 4, 1, out), std::fwrite(wh, 4, 2, out);
+    std::fclose(out);
+  };
+  write_header("test_flow_io_huge.flo", 100000, 100000);  // 80 GB of vectors from a 12-byte file
+  CHECK_THROWS_WITH_AS(flow::read_flo("test_flow_io_huge.flo"),
+                       doctest::Contains("'test_flow_io_huge.flo' has an invalid size 100000x100000 (at most 33554432"),
+                       flow::FlowError);
+  write_header("test_flow_io_big.flo", 4096, 4096);  // within the limit, but the data is absent
+  CHECK_THROWS_WITH_AS(flow::read_flo("test_flow_io_big.flo"),
+                       doctest::Contains("truncated: expected 4096x4096 vectors (134217728 bytes), the file has 0"),
+                       flow::FlowError);
+  std::filesystem::create_directories("test_flow_io_dir.flo");
+  CHECK_THROWS_WITH_AS(flow::read_flo("test_flow_io_dir.flo"), doctest::Contains("is a directory"), flow::FlowError);
+  std::remove("test_flow_io_huge.flo"), std::remove("test_flow_io_big.flo");
+  std::filesystem::remove("test_flow_io_dir.flo");
+}
+
+TEST_CASE("images: JPEG tables and PNG chunks that stb 2.27 mishandles are refused before it parses them") {
+  // Found by fuzz/fuzz_image.cpp: stb_image 2.27 writes past its 257-entry code-size table.
+  const std::string path = AHMSA_SOURCE_DIR "/fuzz/regression/image/jpeg_dht_over_256_codes";
+  CHECK_THROWS_WITH_AS(img::load(path), doctest::Contains("corrupt JPEG (a JPEG Huffman table with more than 256 codes)"),
+                       img::ImageError);
+  CHECK_THROWS_WITH_AS(img::load(path), doctest::Contains(path.c_str()), img::ImageError);
+  const std::string before_sof = AHMSA_SOURCE_DIR "/fuzz/regression/image/jpeg_dht_over_256_codes_before_sof";
+  CHECK_THROWS_WITH_AS(img::load(before_sof), doctest::Contains("more than 256 codes"), img::ImageError);
+  const std::string fill = AHMSA_SOURCE_DIR "/fuzz/regression/image/jpeg_dht_over_256_codes_fill_before_soi";
+  CHECK_THROWS_WITH_AS(img::load(fill), doctest::Contains("more than 256 codes"), img::ImageError);  // FF FF D8 ...
+  // a 75-byte PNG whose data chunk claims 2.7 GB: stb grows a 1.3 GB buffer before reading it
+  const std::string png = AHMSA_SOURCE_DIR "/fuzz/regression/image/png_chunk_claims_1gb";
+  CHECK_THROWS_WITH_AS(img::load(png), doctest::Contains("corrupt PNG (a PNG chunk longer than the rest of the file)"),
+                       img::ImageError);
+  // an ordinary JPEG (the fuzz seed, written by stb_image_write) still loads
+  img::Image ok = img::load(AHMSA_SOURCE_DIR "/fuzz/corpus/image/rgb8.jpg");
+  CHECK(ok.width == 8);
+  CHECK(ok.height == 8);
+  CHECK(ok.channels == 3);
 }

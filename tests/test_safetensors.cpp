@@ -2,9 +2,11 @@
 // (truncation at any point, malformed JSON, bad offsets) failing with SafetensorsError naming it.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "model/safetensors.h"
@@ -236,4 +238,111 @@ TEST_CASE("malformed headers and bad offsets are rejected with the file's name")
   CHECK(good.tensor("a").to_vector() == std::vector<float>{1, 2});
   CHECK(good.tensor("b").to_vector() == std::vector<float>{3, 4});
   CHECK(good.metadata.at("x") == "y");
+}
+
+TEST_CASE("hostile headers: deep nesting, huge or non-integer shapes and offsets") {
+  ScratchDir tmp;
+  const std::string four = floats({1, 2, 3, 4});
+  struct Bad {
+    const char* name;
+    std::string header, data, why;
+  };
+  std::vector<Bad> cases = {
+      // 30,000 nested arrays / 100,000 nested objects: a recursive parser overflows the stack
+      {"deep_arrays", std::string(30000, '['), "", "nested deeper than 8"},
+      {"deep_objects", [] {
+         std::string h;
+         for (int i = 0; i < 100000; ++i) h += "{\"a\":";
+         return h;
+       }(), "", "nested deeper than 8"},
+      // numel wraps to 0 in 64 bits: 2^62 * 4 * 2 * 2 = 2^66
+      {"numel_overflow", R"({"a":{"dtype":"F32","shape":[4611686018427387904,4,2,2],"data_offsets":[0,0]}})", "",
+       "more elements than a 64-bit count"},
+      // numel fits, numel * 4 bytes does not (2^62 * 4 = 2^64)
+      {"bytes_overflow", R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})", "",
+       "bytes for shape [4611686018427387904]"},
+      {"fractional_shape", R"({"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", four, "2.5 is not an integer"},
+      {"negative_shape", R"({"a":{"dtype":"F32","shape":[-2,-2],"data_offsets":[0,16]}})", four, "-2 is negative"},
+      {"string_shape", R"({"a":{"dtype":"F32","shape":["4"],"data_offsets":[0,16]}})", four, "is not a number"},
+      {"offset_2^64-16", R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[18446744073709551600,0]}})", four, "'a'"},
+      {"offset_1e30", R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,1e30]}})", four, "1e+30 is not an integer"},
+      {"offset_negative", R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[-16,0]}})", four, "-16 is negative"},
+      {"offset_beyond_uint64", R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,99999999999999999999]}})", four,
+       "is not an integer"},
+      {"shape_not_array", R"({"a":{"dtype":"F32","shape":4,"data_offsets":[0,16]}})", four, "bad shape"},
+      {"entry_not_object", R"({"a":[1,2]})", four, "not a JSON object"},
+      {"dtype_not_string", R"({"a":{"dtype":4,"shape":[4],"data_offsets":[0,16]}})", four, "non-string dtype"},
+      {"metadata_not_string", R"({"__metadata__":{"k":1}})", "", "metadata 'k' is not a string"},
+      {"bad_utf8", std::string("{\"a\xff\":{}}"), "", "malformed"},
+  };
+  for (auto& c : cases) {
+    CAPTURE(c.name);
+    std::string path = tmp.file(std::string(c.name) + ".safetensors");
+    write_bytes(path, make_file(c.header, c.data));
+    expect_rejected(path, c.why);
+  }
+}
+
+TEST_CASE("overlapping tensors are rejected before their bytes are read") {
+  // 300 entries each claiming the whole 4 MB data section: reading them before the overlap check
+  // cost 1.2 GB. The peak resident size may not grow by more than a quarter of that.
+  ScratchDir tmp;
+  std::string header = "{";
+  for (int i = 0; i < 300; ++i)
+    header += (i ? "," : "") + std::string("\"t") + std::to_string(i) +
+              R"(":{"dtype":"F32","shape":[1048576],"data_offsets":[0,4194304]})";
+  header += "}";
+  std::string path = tmp.file("overlap_many.safetensors");
+  write_bytes(path, make_file(header, std::string(4194304, '\0')));
+  auto peak_kb = [] {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return long(u.ru_maxrss);
+  };
+  const long before = peak_kb();
+  expect_rejected(path, "overlap in the data section");
+  CHECK(peak_kb() - before < 300 * 1024);
+}
+
+TEST_CASE("a directory or an unreadable path given as the file is a clear error") {
+  ScratchDir tmp;
+  std::string dir = tmp.file("a_folder.safetensors");
+  fs::create_directories(dir);
+  expect_rejected(dir, "is a directory");
+  if (::geteuid() != 0) {  // root reads anything
+    std::string locked = tmp.file("locked.safetensors");
+    write_safetensors(locked, {{"w", Tensor::ones({2})}});
+    fs::permissions(locked, fs::perms::none);
+    expect_rejected(locked, "cannot open");
+  }
+}
+
+TEST_CASE("non-finite weights are an error naming the file and the tensor") {
+  ScratchDir tmp;
+  for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    CAPTURE(bad);
+    std::string path = tmp.file("nan.safetensors");
+    write_safetensors(path, {{"ok", Tensor::ones({3})}, {"head.weight", Tensor::from_vector({3}, {0.5f, bad, 1.f})}});
+    auto f = read_safetensors(path);
+    CHECK(f.tensor("ok").to_vector() == std::vector<float>{1, 1, 1});
+    try {
+      f.tensor("head.weight");
+      FAIL("accepted a non-finite weight");
+    } catch (const SafetensorsError& e) {
+      std::string m = e.what();
+      CAPTURE(m);
+      CHECK(m.find(path) != std::string::npos);
+      CHECK(m.find("'head.weight' holds a non-finite value") != std::string::npos);
+      CHECK(m.find("at element 1") != std::string::npos);
+    }
+  }
+  // F64 beyond float32's range would be an undefined cast, not an infinity
+  std::string path = tmp.file("f64.safetensors");
+  double big[2] = {1.0, 1e300};
+  std::string data(16, '\0');
+  std::memcpy(&data[0], big, 16);
+  write_bytes(path, make_file(R"({"d":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}})", data));
+  auto f = read_safetensors(path);
+  CHECK_THROWS_WITH_AS(f.tensor("d"), doctest::Contains("'d' holds a non-finite or out-of-float32-range value"),
+                       SafetensorsError);
 }

@@ -356,3 +356,18 @@ TEST_CASE("initialisers: uniform/normal/trunc_normal, kaiming and xavier bounds"
   kaiming_uniform_default_(wb, gb);
   CHECK(wa.to_vector() == wb.to_vector());
 }
+
+TEST_CASE("shape_numel refuses a shape whose element count overflows 64 bits, naming it") {
+  CHECK(shape_numel({}) == 1);
+  CHECK(shape_numel({0, int64_t(1) << 62, 8}) == 0);  // a zero extent: no overflow
+  CHECK(shape_numel({int64_t(1) << 31, int64_t(1) << 31}) == int64_t(1) << 62);
+  // 2^62 * 3 * 28 * 28 wraps (to a small positive count) with unchecked multiplication
+  const Shape big = {int64_t(1) << 62, 3, 28, 28};
+  try {
+    shape_numel(big);
+    FAIL("accepted an overflowing shape");
+  } catch (const ShapeError& e) {
+    CHECK(std::string(e.what()) == "shape [4611686018427387904, 3, 28, 28] has more elements than a 64-bit count can hold");
+  }
+  CHECK_THROWS_AS(Tensor::empty({int64_t(1) << 40, int64_t(1) << 40}), ShapeError);
+}

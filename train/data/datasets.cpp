@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -137,20 +139,29 @@ static std::string trim(const std::string& s) {
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 
-// Integer in a cell; false for "/", "", "n/a", 12.5 ...
+// Integer in a cell; false for "/", "", "n/a", 12.5, nan, inf and anything outside int (an onset of
+// 3000000000 is not a frame number, not frame -2147483648).
 static bool cell_int(const std::string& s, int& out) {
   std::string t = trim(s);
   if (t.empty()) return false;
   char* end = nullptr;
   double d = std::strtod(t.c_str(), &end);
-  if (end == t.c_str() || *end != '\0' || d != (double)(long)d) return false;
+  if (end == t.c_str() || *end != '\0' || !(d >= INT_MIN && d <= INT_MAX) || d != std::floor(d)) return false;
   out = (int)d;
   return true;
 }
 
+// The decimal number starting at s[i] (digits only); -1 when it does not fit an int.
+static int digits_at(const std::string& s, size_t i) {
+  long long n = 0;
+  for (; i < s.size() && std::isdigit((unsigned char)s[i]); ++i)
+    if ((n = n * 10 + (s[i] - '0')) > INT_MAX) return -1;
+  return int(n);
+}
+
 static int first_int(const std::string& s) {
   for (size_t i = 0; i < s.size(); ++i)
-    if (std::isdigit((unsigned char)s[i])) return std::atoi(s.c_str() + i);
+    if (std::isdigit((unsigned char)s[i])) return digits_at(s, i);
   return -1;
 }
 
@@ -175,7 +186,8 @@ std::string canonical_clip(const std::string& dataset, const std::string& clip) 
   if (dataset == "smic" && c.size() > 1 && (c[0] == 's' || c[0] == 'S') && std::isdigit((unsigned char)c[1])) {
     size_t i = 1;
     while (i < c.size() && std::isdigit((unsigned char)c[i])) ++i;
-    return "s" + std::to_string(std::atoi(c.c_str() + 1)) + c.substr(i);
+    int n = digits_at(c, 1);
+    if (n >= 0) return "s" + std::to_string(n) + c.substr(i);
   }
   return c;
 }
@@ -196,8 +208,9 @@ std::map<int, std::string> list_frames(const std::string& dir) {
     std::string tail = us == std::string::npos ? stem : stem.substr(us + 1);
     size_t e = tail.size(), b = e;
     while (b > 0 && std::isdigit((unsigned char)tail[b - 1])) --b;
-    if (b == e) continue;
-    frames[std::atoi(tail.c_str() + b)] = it->path().string();
+    int n = b == e ? -1 : digits_at(tail, b);
+    if (n < 0) continue;  // no frame number, or one too large to be one
+    frames[n] = it->path().string();
   }
   return frames;
 }
@@ -339,7 +352,7 @@ static RawRead read_sheet_dataset(const std::string& dataset, const std::string&
       continue;
     }
     s.clip = dataset == "casme3" ? file + "_" + std::to_string(s.onset) : file;
-    where = dataset + " " + s.subject + "/" + s.clip;
+    where = dataset + " " + s.subject + "/" + s.clip + " (sheet row " + std::to_string(r + 1) + ")";
     if (!cell_int(cell(row, c.apex), s.apex)) {
       rep.skip("missing apex", where, "apex '" + cell(row, c.apex) + "' is not a frame number");
       out.mark(key_of(dataset, s.subject, s.clip), "missing apex");
@@ -473,6 +486,7 @@ std::vector<CompositeRow> read_composite_csv(const std::string& path, ReadReport
     if (db == "smichs") db = "smic";
     CompositeRow c;
     c.dataset = db, c.subject = canonical_subject(db, row[1]), c.clip = trim(row[2]), c.label = label;
+    c.line = int(r + 1);
     if (label < 0 || label > 2) {
       if (report) report->skip("bad composite row", db + " " + c.subject + "/" + c.clip, "label " + row[3] + " not in 0..2");
       continue;

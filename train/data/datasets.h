@@ -78,6 +78,7 @@ SampleList read_composite(const CompositeSources& src);
 struct CompositeRow {
   std::string dataset, subject, clip;
   int label = -1;
+  int line = 0;  // 1-based row of the CSV, for messages
 };
 std::vector<CompositeRow> read_composite_csv(const std::string& path, ReadReport* report = nullptr);
 // Canonical subject id for a dataset from any of its spellings ("1", "01", "sub01" -> "casme2/sub01";

@@ -18,15 +18,43 @@ namespace fs = std::filesystem;
 namespace ahmsa::data {
 
 std::vector<float> load_uvos_png(const std::string& path, int& size) {
-  img::Image im = img::load(path, 3);
+  img::Image im = img::load(path);
+  // A grey image is not a flow image (it would become u = v = os without a word): refuse it.
+  // RGBA is read as RGB (alpha ignored).
+  if (im.channels < 3)
+    throw DataError("flow image '" + path + "' has " + std::to_string(im.channels) + " channel" +
+                    (im.channels == 1 ? " (grey)" : "s (grey + alpha)") + ": a (u, v, os) flow image has 3 (R, G, B)");
   if (im.width != im.height)
     throw DataError("flow image '" + path + "' is " + std::to_string(im.width) + "x" + std::to_string(im.height) + ", not square");
   size = im.width;
   const int n = size * size;
   std::vector<float> x(size_t(3) * n);
   for (int i = 0; i < n; ++i)
-    for (int c = 0; c < 3; ++c) x[size_t(c) * n + i] = im.data[size_t(i) * 3 + c] / 255.f;  // R,G,B = u,v,os
+    for (int c = 0; c < 3; ++c) x[size_t(c) * n + i] = im.data[size_t(i) * im.channels + c] / 255.f;  // R,G,B = u,v,os
   return x;
+}
+
+// All samples must share one size. When they do not, name the files whose size differs from the
+// most common one (not whichever came first in sorted order).
+static void check_same_size(const std::vector<FlowSample>& samples, const std::vector<std::string>& files,
+                            const std::string& where) {
+  std::map<int, int> count;
+  for (auto& s : samples) ++count[s.size];
+  if (count.size() <= 1) return;
+  int common = std::max_element(count.begin(), count.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+  std::string odd;
+  int n_odd = 0;
+  for (size_t i = 0; i < samples.size(); ++i)
+    if (samples[i].size != common && n_odd++ < 5)
+      odd += (odd.empty() ? "" : ", ") + files[i] + " (" + std::to_string(samples[i].size) + " px)";
+  throw DataError(where + ": " + std::to_string(n_odd) + " of " + std::to_string(samples.size()) + " flow images are not " +
+                  std::to_string(common) + " px like the others: " + odd + (n_odd > 5 ? ", ..." : ""));
+}
+
+// A label cell: a small non-negative integer, or -1.
+static int parse_label(const std::string& s) {
+  if (s.empty() || s.size() > 4 || s.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::atoi(s.c_str());
 }
 
 // The string value of "key": "..." in our own manifest.json (flat, written by prepare).
@@ -76,6 +104,7 @@ FlowDataset load_flow_cache(const std::string& cache_dir) {
     throw DataError("flow cache '" + cache_dir + "': manifest.csv lacks dataset/subject/clip/label/file columns");
   int missing = 0;
   std::set<std::string> seen;
+  std::vector<std::string> paths;  // of each sample, for messages
   for (size_t r = 1; r < t.size(); ++r) {
     auto& row = t[r];
     if (row.size() != h.size()) continue;  // a torn line from an interrupted run
@@ -88,16 +117,15 @@ FlowDataset load_flow_cache(const std::string& cache_dir) {
     }
     FlowSample s;
     s.dataset = row[c_ds], s.subject = row[c_sub], s.clip = row[c_clip];
-    s.label = std::atoi(row[c_label].c_str());
+    s.label = parse_label(row[c_label]);
     if (s.label < 0 || (!ds.class_names.empty() && s.label >= (int)ds.class_names.size()))
       throw DataError("flow cache '" + cache_dir + "': clip " + s.subject + "/" + s.clip + " has label " + row[c_label] +
                       " outside the " + std::to_string(ds.class_names.size()) + " classes");
     s.x = load_uvos_png(p.string(), s.size);
-    if (!ds.samples.empty() && s.size != ds.samples[0].size)
-      throw DataError("flow cache '" + cache_dir + "': " + p.string() + " is " + std::to_string(s.size) + " px, others " +
-                      std::to_string(ds.samples[0].size));
     ds.samples.push_back(std::move(s));
+    paths.push_back(p.string());
   }
+  check_same_size(ds.samples, paths, "flow cache '" + cache_dir + "'");
   ds.source = "flow cache " + cache_dir + " (" + std::to_string(ds.samples.size()) + " clips" +
               (missing ? ", " + std::to_string(missing) + " missing" : std::string()) + "): " + json_string(j, "source") +
               "; " + json_string(j, "signature");
@@ -165,6 +193,15 @@ FlowDataset load_flow_folder(const std::string& dir, const std::string& composit
   FlowDataset ds;
   ds.class_names = class_names(Protocol::Composite3);
   int missing = 0, ambiguous = 0, label_disagree = 0;
+  std::vector<std::string> paths;  // of each sample, for messages
+  std::map<std::string, int> listed;  // clip -> the line that first lists it
+  for (auto& r : rows) {                // a clip listed twice would be trained and scored twice
+    std::string key = r.dataset + " " + r.subject + "/" + lower(canonical_clip(r.dataset, r.clip));
+    auto [it, fresh] = listed.emplace(key, r.line);
+    if (!fresh)
+      throw DataError("'" + composite_csv + "' lists clip " + r.subject + "/" + r.clip +
+                      " twice (lines " + std::to_string(it->second) + " and " + std::to_string(r.line) + ")");
+  }
   for (auto& r : rows) {
     std::string canon = lower(canonical_clip(r.dataset, r.clip));
     std::vector<const PngFile*> cand;
@@ -218,16 +255,15 @@ FlowDataset load_flow_folder(const std::string& dir, const std::string& composit
     s.dataset = r.dataset, s.subject = r.subject, s.clip = r.clip, s.label = r.label;
     try {
       s.x = load_uvos_png(f.path.string(), s.size);
-    } catch (const std::exception& e) {
+    } catch (const img::ImageError& e) {  // unreadable: skipped; grey or not square (DataError): stops
       std::fprintf(stderr, "warning: %s: %s: skipped\n", where.c_str(), e.what());
       ++missing;
       continue;
     }
-    if (!ds.samples.empty() && s.size != ds.samples[0].size)
-      throw DataError("flow folder '" + dir + "': " + f.path.string() + " is " + std::to_string(s.size) + " px, others " +
-                      std::to_string(ds.samples[0].size));
     ds.samples.push_back(std::move(s));
+    paths.push_back(f.path.string());
   }
+  check_same_size(ds.samples, paths, "flow folder '" + dir + "'");
   for (auto& w : rep.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   ds.source = "flow folder " + dir + " with " + composite_csv + ": " + std::to_string(ds.samples.size()) + " of " +
               std::to_string(rows.size()) + " clips (" + std::to_string(missing) + " missing, " + std::to_string(ambiguous) +

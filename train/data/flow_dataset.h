@@ -25,10 +25,14 @@ FlowDataset load_flow_cache(const std::string& cache_dir);
 // Pre-computed 8-bit (u, v, os) PNGs (R, G, B; x = value / 255), flat or in the per-fold tree
 // <subject>/{u_train,u_test}/<label>/*.png, matched to the rows of the MEGC2019 composite CSV
 // (db,subject,clip,label) by clip name (and subject where clip names repeat). Classes: negative,
-// positive, surprise. Unmatched rows are reported on stderr and counted in `source`.
+// positive, surprise. Unmatched rows and unreadable PNGs are reported on stderr, skipped and counted
+// in `source`. Errors (DataError naming the file): a clip listed twice in the CSV, a grey or
+// non-square PNG, images of different sizes (the ones differing from the most common size are named).
+// RGBA PNGs are read as RGB.
 FlowDataset load_flow_folder(const std::string& dir, const std::string& composite_csv);
 
-// One (u, v, os) PNG as CHW floats in [0, 1] (R, G, B -> channels 0, 1, 2). Throws naming the file.
+// One (u, v, os) PNG as CHW floats in [0, 1] (R, G, B -> channels 0, 1, 2; alpha ignored). Throws
+// naming the file when it is unreadable (img::ImageError), grey or not square (DataError).
 std::vector<float> load_uvos_png(const std::string& path, int& size);
 
 }  // namespace ahmsa::data

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -12,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-#include <stb/stb_image_write.h>  // declarations only: the implementation lives in flow/image.cpp
+#include <stb/stb_image_write.h>  // declarations only: the implementation lives in flow/stb_write.cpp
 
 #include "train/data/paths.h"
 #include "train/data/table.h"
@@ -119,7 +120,17 @@ static std::vector<AnnotatedFace> parse_dlib_xml(const std::string& path) {
   std::string image;
   AnnotatedFace cur;
   int parts = 0;
-  for (size_t p = x.find('<'); p != std::string::npos; p = x.find('<', p + 1)) {
+  size_t p = 0;
+  // A number attribute of the tag at byte p; a bad one names the file and the byte.
+  auto number = [&](const std::string& tag, const std::string& name) {
+    const std::string v = attr(tag, name);
+    char* end = nullptr;
+    float f = std::strtof(v.c_str(), &end);
+    if (v.empty() || *end != '\0' || !std::isfinite(f))
+      throw DataError("'" + path + "': bad " + name + "=\"" + v + "\" at byte " + std::to_string(p));
+    return f;
+  };
+  for (p = x.find('<'); p != std::string::npos; p = x.find('<', p + 1)) {
     size_t e = x.find('>', p);
     if (e == std::string::npos) break;
     std::string tag = x.substr(p, e - p + 1);
@@ -127,11 +138,11 @@ static std::vector<AnnotatedFace> parse_dlib_xml(const std::string& path) {
     else if (tag.rfind("<box ", 0) == 0) {
       cur = AnnotatedFace();
       cur.image = image;
-      cur.box_w = std::stof(attr(tag, "width"));
+      cur.box_w = number(tag, "width");
       parts = 0;
     } else if (tag.rfind("<part ", 0) == 0) {
-      int i = std::stoi(attr(tag, "name"));
-      if (i >= 0 && i < 68) cur.lm[i] = {std::stof(attr(tag, "x")), std::stof(attr(tag, "y"))}, ++parts;
+      float i = number(tag, "name");
+      if (i >= 0 && i < 68 && i == std::floor(i)) cur.lm[int(i)] = {number(tag, "x"), number(tag, "y")}, ++parts;
     } else if (tag == "</box>" && parts == 68) faces.push_back(cur);
   }
   return faces;

@@ -1,6 +1,10 @@
 // Annotation sheets as tables of strings: the official .xlsx files as distributed (read with a small
 // ZIP reader over zlib and a hand-written XML scanner) and CSV exports of the same sheets.
+// Sources: csv.cpp, xlsx.cpp, zip.cpp, xml.cpp; the shared pieces in table.cpp.
+// Limits (docs/RELIABILITY.md): a table file is at most kMaxTableBytes; ZIP entries and sheet cells
+// are bounded by what the file holds (zip.h, xlsx.cpp).
 #pragma once
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,8 +20,15 @@ struct DataError : std::runtime_error {
 // integral values ("46.0", "4.6E1") are written as integers ("46").
 using Table = std::vector<std::vector<std::string>>;
 
+// The largest annotation file read (CSV or xlsx): the real sheets are well under 1 MB.
+constexpr uint64_t kMaxTableBytes = uint64_t(8) << 20;  // 8 MiB
+
+// A whole file's bytes. Throws DataError naming the file when it is missing, a directory,
+// unreadable, or larger than max_bytes.
+std::string read_file_bytes(const std::string& path, uint64_t max_bytes = kMaxTableBytes);
+
 // CSV: comma, semicolon or tab separated (guessed from the first non-empty line), "quoted" fields
-// with "" escapes and embedded newlines, UTF-8 BOM and CRLF tolerated.
+// with "" escapes and embedded newlines, UTF-8 BOM tolerated, lines ending in LF, CRLF or CR alone.
 Table read_csv(const std::string& path);
 // First worksheet of an .xlsx workbook (or the sheet named `sheet` when given).
 Table read_xlsx(const std::string& path, const std::string& sheet = "");
@@ -38,8 +49,8 @@ int find_header_row(const Table& t, const std::vector<std::string>& required);
 // Column whose normalised header equals one of `aliases` (first alias wins), or -1.
 int find_column(const std::vector<std::string>& header, const std::vector<std::string>& aliases);
 
-// A string as the inside of a JSON string literal (quotes, backslashes, newlines escaped; other
-// control characters become spaces). Shared by the manifest and report writers.
+// A string as the inside of a JSON string literal (nlohmann's escaping: quotes, backslashes and
+// control characters escaped, invalid UTF-8 replaced by U+FFFD). Shared by the manifest and report writers.
 std::string json_escape(const std::string& s);
 
 }  // namespace ahmsa::data
