@@ -4,7 +4,8 @@
 # sanitizers: synth -> prepare -> train (1 fold, 1 epoch, a small model) -> eval -> predict.
 # Any ASan, UBSan or LeakSanitizer report fails the script.
 #   scripts/sanitize.sh            (BUILD=build-asan, JOBS=2; CXX picks the compiler, default g++;
-#                                   SANITIZE_CTEST_ARGS replaces the default "-E _no_avx2$")
+#                                   SANITIZE_CTEST_ARGS replaces the default, which leaves out the
+#                                   _no_avx2 reruns and two of the three simulated CUDA thread orders)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-asan}
@@ -22,8 +23,9 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}
 
 # Every test executable runs; the *_no_avx2 reruns of the flow tests (the same executables with the
-# portable kernels, already run by `make test`) are left out by default to keep the job short.
-CTEST_ARGS=${SANITIZE_CTEST_ARGS:--E _no_avx2\$}
+# portable kernels, already run by `make test`) and the reverse and random thread orders of the simulated
+# CUDA tests (also run by `make test`; the forward order runs here) are left out to keep the job short.
+CTEST_ARGS=${SANITIZE_CTEST_ARGS:--E (_no_avx2|_sim_reverse|_sim_random)\$}
 echo "sanitize: ctest $CTEST_ARGS in $BUILD"
 (cd "$BUILD" && ctest --output-on-failure -j "$JOBS" $CTEST_ARGS)
 
@@ -34,7 +36,7 @@ rm -rf "$E"
 "$A" synth --out "$E/synth" --subjects 3 --clips-per-class 1 --size 64 --frames 6,8 --seed 1
 "$A" prepare --dataset casme2 --root "$E/synth" --annotations "$E/synth/CASME2-coding-synthetic.csv" --crop none --out "$E/cache" --quiet
 "$A" train --cache "$E/cache" --out "$E/run" --split loso --folds 1 --epochs 1 --batch 4 --seed 1 --quiet \
-  --config "stem=8;channels=8,16;head_dim=8;reduction=2"
+  --model-config "stem=8;channels=8,16;head_dim=8;reduction=2"
 model=$(ls "$E"/run/*/model.safetensors | head -1)
 "$A" eval --model "$model" --cache "$E/cache" --out "$E/eval"
 clip=$(ls -d "$E"/synth/*/*/ | head -1)
