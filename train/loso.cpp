@@ -14,19 +14,6 @@ namespace fs = std::filesystem;
 
 namespace ahmsa::train {
 
-static std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
-static std::string csv_cell(const std::string& c) {
-  if (c.find_first_of(",\"\n") == std::string::npos) return c;
-  std::string o = "\"";
-  for (char ch : c) o += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-  return o + "\"";
-}
-
 // ------------------------------------------------------------------ folds and seeds
 
 uint64_t fold_seed(uint64_t run_seed, int index) {
@@ -86,9 +73,9 @@ static void write_fold_files(const fs::path& dir, const data::FlowDataset& ds, c
     for (auto& e : r.curve) {
       std::string preds;
       for (size_t i = 0; i < e.test_pred.size(); ++i) preds += (i ? " " : "") + std::to_string(e.test_pred[i]);
-      t += std::to_string(e.epoch) + "," + fmt("%.6g", e.lr) + "," + fmt("%.6f", e.train_loss) + "," + fmt("%.6f", e.train_acc) + "," +
-           fmt("%.6f", e.val_loss) + "," + fmt("%.6f", e.val_uf1) + "," + fmt("%.6f", e.test_loss) + "," + fmt("%.6f", e.test_acc) +
-           "," + fmt("%.6f", e.test_uf1) + "," + fmt("%.2f", e.seconds) + "," + preds + "\n";
+      t += std::to_string(e.epoch) + "," + format_number("%.6g", e.lr) + "," + format_number("%.6f", e.train_loss) + "," + format_number("%.6f", e.train_acc) + "," +
+           format_number("%.6f", e.val_loss) + "," + format_number("%.6f", e.val_uf1) + "," + format_number("%.6f", e.test_loss) + "," + format_number("%.6f", e.test_acc) +
+           "," + format_number("%.6f", e.test_uf1) + "," + format_number("%.2f", e.seconds) + "," + preds + "\n";
     }
     data::write_file_atomic(dir / "log.csv", t);
   }
@@ -101,7 +88,7 @@ static void write_fold_files(const fs::path& dir, const data::FlowDataset& ds, c
       const auto& smp = ds.samples[size_t(fold.test[i])];
       t += std::to_string(fold.test[i]) + "," + csv_cell(smp.dataset) + "," + csv_cell(smp.subject) + "," + csv_cell(smp.clip) + "," +
            std::to_string(smp.label) + "," + std::to_string(r.pred[i]);
-      for (float p : r.prob[i]) t += "," + fmt("%.6f", p);
+      for (float p : r.prob[i]) t += "," + format_number("%.6f", p);
       t += "\n";
     }
     data::write_file_atomic(dir / "predictions.csv", t);

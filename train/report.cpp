@@ -243,13 +243,13 @@ void write_curves_png(const std::string& path, const std::vector<Panel>& panels,
 
 namespace fs = std::filesystem;
 
-static std::string fmt(const char* f, double v) {
+std::string format_number(const char* printf_format, double v) {
   char b[64];
-  std::snprintf(b, sizeof b, f, v);
+  std::snprintf(b, sizeof b, printf_format, v);
   return b;
 }
 
-static std::string csv_cell(const std::string& c) {
+std::string csv_cell(const std::string& c) {
   if (c.find_first_of(",\"\n") == std::string::npos) return c;
   std::string o = "\"";
   for (char ch : c) o += ch == '"' ? std::string("\"\"") : std::string(1, ch);
@@ -499,22 +499,22 @@ ReportResult write_report(const data::FlowDataset& ds, const std::vector<Fold>& 
          std::to_string(res.failed) + " failed), " + std::to_string(samples.size()) + " of " + std::to_string(ds.samples.size()) +
          " clips scored\n";
     t += "selection: " + std::string(rs.select == Selection::Last ? "last epoch of the fixed budget" : "best validation epoch") + "\n";
-    t += "pooled (MEGC):   UF1 " + fmt("%.4f", pooled.pooled.uf1) + "  UAR " + fmt("%.4f", pooled.pooled.uar) + "  accuracy " +
-         fmt("%.4f", pooled.pooled.accuracy) + "\n";
+    t += "pooled (MEGC):   UF1 " + format_number("%.4f", pooled.pooled.uf1) + "  UAR " + format_number("%.4f", pooled.pooled.uar) + "  accuracy " +
+         format_number("%.4f", pooled.pooled.accuracy) + "\n";
     for (auto& [name, s] : pooled.per_dataset)
-      t += "  " + name + std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') + "UF1 " + fmt("%.4f", s.uf1) + "  UAR " +
-           fmt("%.4f", s.uar) + "  accuracy " + fmt("%.4f", s.accuracy) + "  (n " + std::to_string(s.n) + ")\n";
+      t += "  " + name + std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') + "UF1 " + format_number("%.4f", s.uf1) + "  UAR " +
+           format_number("%.4f", s.uar) + "  accuracy " + format_number("%.4f", s.accuracy) + "  (n " + std::to_string(s.n) + ")\n";
     t += "per class:";
     for (int k = 0; k < K; ++k)
-      t += " " + names[size_t(k)] + " F1 " + fmt("%.3f", pooled.pooled.per_class[size_t(k)].f1) + " recall " +
-           fmt("%.3f", pooled.pooled.per_class[size_t(k)].recall) + (k + 1 < K ? ";" : "");
-    t += "\nfold-averaged (not the MEGC metric): UF1 " + fmt("%.4f", avg.uf1) + "  UAR " + fmt("%.4f", avg.uar) + "  accuracy " +
-         fmt("%.4f", avg.accuracy) + "\n";
-    t += "chance: uniform guess accuracy = UAR = " + fmt("%.3f", ch.uniform_accuracy) + " (UF1 about the same for balanced classes); "
-         "always the majority class: accuracy " + fmt("%.3f", ch.majority_accuracy) + ", UF1 " + fmt("%.3f", ch.majority_uf1) + "\n";
+      t += " " + names[size_t(k)] + " F1 " + format_number("%.3f", pooled.pooled.per_class[size_t(k)].f1) + " recall " +
+           format_number("%.3f", pooled.pooled.per_class[size_t(k)].recall) + (k + 1 < K ? ";" : "");
+    t += "\nfold-averaged (not the MEGC metric): UF1 " + format_number("%.4f", avg.uf1) + "  UAR " + format_number("%.4f", avg.uar) + "  accuracy " +
+         format_number("%.4f", avg.accuracy) + "\n";
+    t += "chance: uniform guess accuracy = UAR = " + format_number("%.3f", ch.uniform_accuracy) + " (UF1 about the same for balanced classes); "
+         "always the majority class: accuracy " + format_number("%.3f", ch.majority_accuracy) + ", UF1 " + format_number("%.3f", ch.majority_uf1) + "\n";
     if (rs.report_best_test)
-      t += "TEST-SELECTED (best test epoch per fold, optimistic, not a valid estimate): UF1 " + fmt("%.4f", best_scores.uf1) + "  UAR " +
-           fmt("%.4f", best_scores.uar) + "  accuracy " + fmt("%.4f", best_scores.accuracy) + "\n";
+      t += "TEST-SELECTED (best test epoch per fold, optimistic, not a valid estimate): UF1 " + format_number("%.4f", best_scores.uf1) + "  UAR " +
+           format_number("%.4f", best_scores.uar) + "  accuracy " + format_number("%.4f", best_scores.accuracy) + "\n";
     res.summary_txt = (out / "summary.txt").string();
     data::write_file_atomic(res.summary_txt, t);
   }

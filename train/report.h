@@ -68,6 +68,11 @@ struct RunRecord {
   std::string command, input, data, device;
   size_t clips = 0, folds = 0;
 };
+// Text cells of the CSV files a run writes (fold logs, predictions): a number printf-formatted, and a
+// string quoted when it holds a comma, quote or newline.
+std::string format_number(const char* printf_format, double v);
+std::string csv_cell(const std::string& c);
+
 std::string config_json(const RunRecord& r);
 
 struct ReportResult {
