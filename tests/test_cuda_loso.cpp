@@ -12,6 +12,7 @@
 #include "tensor/device.h"
 #include "tensor/parallel.h"
 #include "train/data/table.h"
+#include "tiny_corpus.h"
 #include "train/loso.h"
 
 namespace fs = std::filesystem;
@@ -19,29 +20,6 @@ using namespace ahmsa;
 using namespace ahmsa::train;
 
 namespace {
-
-// 3 subjects x 3 classes x 2 clips of 8x8 flow images: class c has a bright square in channel c.
-data::FlowDataset tiny_corpus() {
-  data::FlowDataset ds;
-  ds.class_names = {"negative", "positive", "surprise"};
-  ds.source = "test corpus";
-  Generator g(11);
-  const int S = 8;
-  for (int subj = 0; subj < 3; ++subj)
-    for (int c = 0; c < 3; ++c)
-      for (int k = 0; k < 2; ++k) {
-        data::FlowSample s;
-        s.dataset = "casme2", s.subject = "casme2/sub0" + std::to_string(subj + 1);
-        s.clip = "EP0" + std::to_string(c) + "_0" + std::to_string(k);
-        s.label = c, s.size = S;
-        s.x.assign(size_t(3 * S * S), 0.f);
-        for (auto& v : s.x) v = 0.3f * g.uniform();
-        for (int y = 2; y < 6; ++y)
-          for (int x = 2; x < 6; ++x) s.x[size_t(c * S * S + y * S + x)] = 0.8f + 0.2f * g.uniform();
-        ds.samples.push_back(s);
-      }
-  return ds;
-}
 
 RunOptions options(const fs::path& out, Device device) {
   RunOptions o;
@@ -72,7 +50,7 @@ TEST_CASE("LOSO on CUDA predicts what LOSO on the CPU predicts") {
     return;
   }
   set_num_threads(1);
-  const data::FlowDataset ds = tiny_corpus();
+  const data::FlowDataset ds = testing::tiny_corpus(3, 11);
   const fs::path cpu_dir = fresh_dir("cpu"), gpu_dir = fresh_dir("cuda");
   const RunResult cpu = run_training(ds, options(cpu_dir, Device::CPU));
   const RunResult gpu = run_training(ds, options(gpu_dir, Device::CUDA));

@@ -15,35 +15,12 @@
 #include "model/safetensors.h"
 #include "tensor/parallel.h"
 #include "train/data/table.h"
+#include "tiny_corpus.h"
 #include "train/loso.h"
 
 namespace fs = std::filesystem;
 using namespace ahmsa;
 using namespace ahmsa::train;
-
-// 4 subjects x 3 classes x 2 clips of 8x8 flow images: class c has a bright square in channel c
-// (plus noise), an easy, learnable signal.
-static data::FlowDataset tiny_corpus() {
-  data::FlowDataset ds;
-  ds.class_names = {"negative", "positive", "surprise"};
-  ds.source = "test corpus";
-  Generator g(5);
-  const int S = 8;
-  for (int subj = 0; subj < 4; ++subj)
-    for (int c = 0; c < 3; ++c)
-      for (int k = 0; k < 2; ++k) {
-        data::FlowSample s;
-        s.dataset = "casme2", s.subject = "casme2/sub0" + std::to_string(subj + 1);
-        s.clip = "EP0" + std::to_string(c) + "_0" + std::to_string(k);
-        s.label = c, s.size = S;
-        s.x.assign(size_t(3 * S * S), 0.f);
-        for (auto& v : s.x) v = 0.3f * g.uniform();
-        for (int y = 2; y < 6; ++y)
-          for (int x = 2; x < 6; ++x) s.x[size_t(c * S * S + y * S + x)] = 0.8f + 0.2f * g.uniform();
-        ds.samples.push_back(s);
-      }
-  return ds;
-}
 
 static RunOptions tiny_options(const std::string& out) {
   RunOptions o;
@@ -73,7 +50,7 @@ static fs::path fresh_dir(const std::string& name) {
 
 TEST_CASE("LOSO end to end: folds, report files, resume equals an uninterrupted run") {
   set_num_threads(2);
-  data::FlowDataset ds = tiny_corpus();
+  data::FlowDataset ds = testing::tiny_corpus(4, 5);
   fs::path a = fresh_dir("full");
   RunResult r = run_training(ds, tiny_options(a.string()));
   REQUIRE(r.complete);
@@ -186,7 +163,7 @@ TEST_CASE("LOSO end to end: folds, report files, resume equals an uninterrupted 
 
 TEST_CASE("a non-finite loss stops its fold with a message naming fold, epoch, step, lr and loss; the run goes on") {
   set_num_threads(2);
-  data::FlowDataset ds = tiny_corpus();
+  data::FlowDataset ds = testing::tiny_corpus(4, 5);
   std::vector<std::string> subj;
   for (auto& s : ds.samples) subj.push_back(s.subject);
   // An exploding learning rate: after the first update the loss is infinite or NaN.
@@ -224,7 +201,7 @@ TEST_CASE("a non-finite loss stops its fold with a message naming fold, epoch, s
 
 TEST_CASE("k-fold with validation selection, early stopping and the labelled best-test score") {
   set_num_threads(2);
-  data::FlowDataset ds = tiny_corpus();
+  data::FlowDataset ds = testing::tiny_corpus(4, 5);
   fs::path d = fresh_dir("kfold");
   RunOptions o = tiny_options(d.string());
   o.settings.protocol.split = Split::Kfold;
@@ -257,7 +234,7 @@ TEST_CASE("k-fold with validation selection, early stopping and the labelled bes
 }
 
 TEST_CASE("an invalid run is refused before anything is written") {
-  data::FlowDataset ds = tiny_corpus();
+  data::FlowDataset ds = testing::tiny_corpus(4, 5);
   fs::path d = fresh_dir("invalid");
   auto refused = [&](RunOptions o, const std::string& message) {
     o.out_dir = d.string();
