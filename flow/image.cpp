@@ -107,9 +107,15 @@ Image load(const std::string& path, int want_channels) {
   int w = 0, h = 0, c = 0;
   const int n = int(bytes.size());
   // The size from the header first: a small file can claim a 20000 x 20000 image (11 GB decoded).
-  if (stbi_info_from_memory(bytes.data(), n, &w, &h, &c) && (w <= 0 || h <= 0 || int64_t(w) * h > kMaxPixels))
-    throw ImageError("image '" + path + "' is " + std::to_string(w) + "x" + std::to_string(h) + ": more than the limit of " +
-                     std::to_string(kMaxPixels) + " pixels");
+  if (stbi_info_from_memory(bytes.data(), n, &w, &h, &c)) {
+    if (w <= 0 || h <= 0 || int64_t(w) * h > kMaxPixels)
+      throw ImageError("image '" + path + "' is " + std::to_string(w) + "x" + std::to_string(h) +
+                       ": more than the limit of " + std::to_string(kMaxPixels) + " pixels");
+    // stb pads a short file with zeros: a 121-byte BMP decoded to 33 million pixels (fuzzing).
+    if (int64_t(w) * h > int64_t(bytes.size()) * kMaxPixelsPerByte)
+      throw ImageError("image '" + path + "' claims " + std::to_string(w) + "x" + std::to_string(h) + " pixels in " +
+                       std::to_string(bytes.size()) + " bytes: truncated or corrupt");
+  }
   unsigned char* px = stbi_load_from_memory(bytes.data(), n, &w, &h, &c, want_channels);
   if (!px) {
     const char* why = stbi_failure_reason();
