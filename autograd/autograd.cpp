@@ -125,7 +125,7 @@ void record(Tensor& out, const char* op, const std::vector<Tensor>& inputs, Back
 // slot += g. Gradients are never modified in place (an op may hand the same tensor to two
 // inputs, e.g. add), so a second contribution makes a new tensor.
 static void accumulate(std::shared_ptr<TensorImpl>& slot, const Tensor& g, const std::string& op) {
-  Tensor gc = g.contiguous_nograd_();
+  Tensor gc = g.contiguous_nograd();
   if (!slot) {
     slot = gc.impl_ptr();
     return;
@@ -169,7 +169,7 @@ void backward(const Tensor& root, const Tensor& grad_out, bool retain_graph) {
     }
   }
   std::unordered_map<Node*, std::shared_ptr<TensorImpl>> grads;
-  grads[root_fn.get()] = g0.contiguous_nograd_().impl_ptr();
+  grads[root_fn.get()] = g0.contiguous_nograd().impl_ptr();
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = *it;
     auto gi = grads.find(node);
@@ -200,3 +200,11 @@ void backward(const Tensor& root, const Tensor& grad_out, bool retain_graph) {
 }
 
 }  // namespace ahmsa::autograd
+
+namespace ahmsa {
+
+// Declared in tensor/tensor.h, defined here so that tensor/ does not depend on autograd/ (the
+// layering tensor -> autograd holds at link level too).
+void Tensor::backward(const Tensor& grad_out, bool retain_graph) const { autograd::backward(*this, grad_out, retain_graph); }
+
+}  // namespace ahmsa

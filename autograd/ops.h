@@ -1,9 +1,11 @@
 // The differentiable ops: exactly the set AHMSA-Net and its training need.
 //
-// Each op lives in autograd/ops_<family>.cpp as a forward that calls a kernel (tensor/kernels.h
-// on the CPU) and, beside it, the backward closure it records. Inputs may be any strided view:
-// ops take contiguous copies where the kernel needs them. Shapes are checked and a mismatch
-// throws ShapeError naming the op and the shapes.
+// Each op lives in autograd/ops_<family>.cpp as a forward that calls a kernel through the dispatch
+// layer (tensor/backend.h: tt::, which runs the CPU kernel of tensor/kernels.h or its CUDA twin) and,
+// beside it, the backward closure it records. Inputs may be any strided view: ops take contiguous
+// copies where the kernel needs them. All inputs of an op must be on one device (else a
+// std::runtime_error naming the op and each argument's device) and the outputs are made there.
+// Shapes are checked and a mismatch throws ShapeError naming the op and the shapes.
 #pragma once
 #include <vector>
 
@@ -81,6 +83,10 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 
 // ---- regularisation and loss ----
 // Inverted dropout: zeroes with probability p and scales survivors by 1/(1-p); identity when !training.
+// The mask comes from the counter-based stream (tensor/counter_rng.h): element i of a call uses
+// counter_uniform(seed, offset + i) with gen.counter_block(numel), so the same seed gives the same mask
+// on any device and thread count, and calls continue the stream. (Masks changed from earlier versions,
+// which drew one gen.uniform() per element: a run with the same seed now drops different units.)
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
 // Mean cross-entropy of logits [N,K] against class ids; optional class weights [K] (PyTorch's
 // weighted mean) and label smoothing eps (targets (1-eps) one-hot + eps/K).

@@ -3,7 +3,7 @@
 
 #include "autograd/op_util.h"
 #include "autograd/ops.h"
-#include "tensor/kernels.h"
+#include "tensor/backend.h"
 
 namespace ahmsa {
 using namespace detail;
@@ -39,23 +39,23 @@ Tensor sum_to(const Tensor& g, const Shape& shape) {
   return sum(g, dims, true).reshape(shape);
 }
 
-static Tensor binary(cpu::Binary op, const char* name, const Tensor& a, const Tensor& b) {
-  require_cpu(name, {&a, &b});
+static Tensor binary(tt::Binary op, const char* name, const Tensor& a, const Tensor& b) {
+  const Device dev = same_device(name, {{"a", &a}, {"b", &b}});
   Shape out_shape = broadcast_shape(a.shape(), b.shape(), name);
-  Tensor ac = in(a), bc = in(b);
-  Tensor y = Tensor::empty(out_shape);
-  cpu::binary_forward(op, ac.data(), broadcast_strides(ac.shape(), out_shape), bc.data(),
-                      broadcast_strides(bc.shape(), out_shape), y.data(), out_shape);
+  Tensor ac = contiguous_input(a), bc = contiguous_input(b);
+  Tensor y = Tensor::empty(out_shape, dev);
+  tt::binary_forward(dev, op, ac.data(), broadcast_strides(ac.shape(), out_shape), bc.data(),
+                     broadcast_strides(bc.shape(), out_shape), y.data(), out_shape);
   if (!autograd::needs_grad({a, b})) return y;
   Shape sa = a.shape(), sb = b.shape();
   bool ga = a.requires_grad(), gb = b.requires_grad();
   autograd::record(y, name, {a, b}, [=](const Tensor& g) -> std::vector<Tensor> {
     switch (op) {
-      case cpu::Binary::Add: return {ga ? sum_to(g, sa) : Tensor(), gb ? sum_to(g, sb) : Tensor()};
-      case cpu::Binary::Sub: return {ga ? sum_to(g, sa) : Tensor(), gb ? sum_to(neg(g), sb) : Tensor()};
-      case cpu::Binary::Mul:  // d(ab) = b da + a db
+      case tt::Binary::Add: return {ga ? sum_to(g, sa) : Tensor(), gb ? sum_to(g, sb) : Tensor()};
+      case tt::Binary::Sub: return {ga ? sum_to(g, sa) : Tensor(), gb ? sum_to(neg(g), sb) : Tensor()};
+      case tt::Binary::Mul:  // d(ab) = b da + a db
         return {ga ? sum_to(mul(g, bc), sa) : Tensor(), gb ? sum_to(mul(g, ac), sb) : Tensor()};
-      case cpu::Binary::Div:  // d(a/b) = da/b − a db/b²
+      case tt::Binary::Div:  // d(a/b) = da/b − a db/b²
         return {ga ? sum_to(div(g, bc), sa) : Tensor(),
                 gb ? sum_to(neg(div(mul(g, ac), mul(bc, bc))), sb) : Tensor()};
     }
@@ -64,58 +64,56 @@ static Tensor binary(cpu::Binary op, const char* name, const Tensor& a, const Te
   return y;
 }
 
-Tensor add(const Tensor& a, const Tensor& b) { return binary(cpu::Binary::Add, "add", a, b); }
-Tensor sub(const Tensor& a, const Tensor& b) { return binary(cpu::Binary::Sub, "sub", a, b); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary(cpu::Binary::Mul, "mul", a, b); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary(cpu::Binary::Div, "div", a, b); }
+Tensor add(const Tensor& a, const Tensor& b) { return binary(tt::Binary::Add, "add", a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary(tt::Binary::Sub, "sub", a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(tt::Binary::Mul, "mul", a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary(tt::Binary::Div, "div", a, b); }
 
 Tensor add(const Tensor& a, float s) {
-  require_cpu("add", {&a});
-  Tensor ac = in(a), y = Tensor::empty(a.shape());
-  cpu::scalar_forward(cpu::Binary::Add, ac.data(), s, y.data(), y.numel());
+  const Device dev = a.device();
+  Tensor ac = contiguous_input(a), y = Tensor::empty(a.shape(), dev);
+  tt::scalar_forward(dev, tt::Binary::Add, ac.data(), s, y.data(), y.numel());
   autograd::record(y, "add_scalar", {a}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
   return y;
 }
 
 Tensor mul(const Tensor& a, float s) {
-  require_cpu("mul", {&a});
-  Tensor ac = in(a), y = Tensor::empty(a.shape());
-  cpu::scalar_forward(cpu::Binary::Mul, ac.data(), s, y.data(), y.numel());
+  const Device dev = a.device();
+  Tensor ac = contiguous_input(a), y = Tensor::empty(a.shape(), dev);
+  tt::scalar_forward(dev, tt::Binary::Mul, ac.data(), s, y.data(), y.numel());
   autograd::record(y, "mul_scalar", {a}, [s](const Tensor& g) -> std::vector<Tensor> { return {mul(g, s)}; });
   return y;
 }
 
 void add_inplace(Tensor& dst, const Tensor& src) {
   if (dst.shape() != src.shape()) shape_fail("add_inplace", "shape " + src.str() + " into " + dst.str());
-  require_cpu("add_inplace", {&dst, &src});
+  const Device dev = same_device("add_inplace", {{"dst", &dst}, {"src", &src}});
   if (!dst.is_contiguous()) shape_fail("add_inplace", "destination is a non-contiguous view " + dst.str());
-  Tensor s = in(src);
-  float* d = dst.data();
-  const float* p = s.data();
-  for (int64_t i = 0; i < dst.numel(); ++i) d[i] += p[i];
+  Tensor s = contiguous_input(src);
+  tt::add_inplace(dev, dst.data(), s.data(), dst.numel());
 }
 
-static Tensor unary(cpu::Unary op, const char* name, const Tensor& x) {
-  require_cpu(name, {&x});
-  Tensor xc = in(x), y = Tensor::empty(x.shape());
-  cpu::unary_forward(op, xc.data(), y.data(), y.numel());
+static Tensor unary(tt::Unary op, const char* name, const Tensor& x) {
+  const Device dev = x.device();
+  Tensor xc = contiguous_input(x), y = Tensor::empty(x.shape(), dev);
+  tt::unary_forward(dev, op, xc.data(), y.data(), y.numel());
   if (!autograd::needs_grad({x})) return y;
   Tensor ys = y.detach();
-  autograd::record(y, name, {x}, [op, xc, ys](const Tensor& g) -> std::vector<Tensor> {
-    Tensor gc = in(g), gx = Tensor::empty(gc.shape());
-    cpu::unary_backward(op, xc.data(), ys.data(), gc.data(), gx.data(), gx.numel());
+  autograd::record(y, name, {x}, [op, dev, xc, ys](const Tensor& g) -> std::vector<Tensor> {
+    Tensor gc = contiguous_input(g), gx = Tensor::empty(gc.shape(), dev);
+    tt::unary_backward(dev, op, xc.data(), ys.data(), gc.data(), gx.data(), gx.numel());
     return {gx};
   });
   return y;
 }
 
-Tensor neg(const Tensor& x) { return unary(cpu::Unary::Neg, "neg", x); }
-Tensor relu(const Tensor& x) { return unary(cpu::Unary::Relu, "relu", x); }
-Tensor gelu(const Tensor& x) { return unary(cpu::Unary::Gelu, "gelu", x); }
-Tensor sigmoid(const Tensor& x) { return unary(cpu::Unary::Sigmoid, "sigmoid", x); }
-Tensor exp(const Tensor& x) { return unary(cpu::Unary::Exp, "exp", x); }
-Tensor log(const Tensor& x) { return unary(cpu::Unary::Log, "log", x); }
-Tensor sqrt(const Tensor& x) { return unary(cpu::Unary::Sqrt, "sqrt", x); }
-Tensor square(const Tensor& x) { return unary(cpu::Unary::Square, "square", x); }
+Tensor neg(const Tensor& x) { return unary(tt::Unary::Neg, "neg", x); }
+Tensor relu(const Tensor& x) { return unary(tt::Unary::Relu, "relu", x); }
+Tensor gelu(const Tensor& x) { return unary(tt::Unary::Gelu, "gelu", x); }
+Tensor sigmoid(const Tensor& x) { return unary(tt::Unary::Sigmoid, "sigmoid", x); }
+Tensor exp(const Tensor& x) { return unary(tt::Unary::Exp, "exp", x); }
+Tensor log(const Tensor& x) { return unary(tt::Unary::Log, "log", x); }
+Tensor sqrt(const Tensor& x) { return unary(tt::Unary::Sqrt, "sqrt", x); }
+Tensor square(const Tensor& x) { return unary(tt::Unary::Square, "square", x); }
 
 }  // namespace ahmsa

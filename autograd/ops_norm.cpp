@@ -1,16 +1,17 @@
 // BatchNorm2d, channel LayerNorm and LayerNorm.
-#include <cmath>
+#include <algorithm>
 
 #include "autograd/op_util.h"
 #include "autograd/ops.h"
-#include "tensor/kernels.h"
+#include "tensor/backend.h"
 
 namespace ahmsa {
 using namespace detail;
 
 Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& running_mean,
                     Tensor& running_var, bool training, float momentum, float eps) {
-  require_cpu("batch_norm2d", {&x, &weight, &bias, &running_mean, &running_var});
+  const Device dev = same_device("batch_norm2d", {{"x", &x}, {"weight", &weight}, {"bias", &bias},
+                                                  {"running_mean", &running_mean}, {"running_var", &running_var}});
   if (x.dim() != 4) shape_fail("batch_norm2d", "expects N×C×H×W, got " + x.str());
   int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   auto check_c = [&](const Tensor& t, const char* what) {
@@ -21,39 +22,39 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, T
   check_c(bias, "bias");
   check_c(running_mean, "running_mean");
   check_c(running_var, "running_var");
+  if (running_mean.defined() != running_var.defined())
+    shape_fail("batch_norm2d", "running_mean and running_var must be given together");
+  for (const Tensor* r : {&running_mean, &running_var})  // updated in place by the kernel
+    if (r->defined() && !r->is_contiguous()) shape_fail("batch_norm2d", "running statistics must be contiguous");
   if (training && N * HW < 2)
     shape_fail("batch_norm2d", "training needs more than one value per channel, got input " + x.str());
-  Tensor xc = in(x), wc = weight.defined() ? in(weight) : Tensor(), bc = bias.defined() ? in(bias) : Tensor();
+  Tensor xc = contiguous_input(x), wc = weight.defined() ? contiguous_input(weight) : Tensor(),
+         bc = bias.defined() ? contiguous_input(bias) : Tensor();
   const float* wp = wc.defined() ? wc.data() : nullptr;
   const float* bp = bc.defined() ? bc.data() : nullptr;
-  Tensor y = Tensor::empty(x.shape());
-  Tensor mean = Tensor::empty({C}), invstd = Tensor::empty({C});
+  Tensor y = Tensor::empty(x.shape(), dev);
+  Tensor mean = Tensor::empty({C}, dev), invstd = Tensor::empty({C}, dev);
   if (training) {
-    Tensor var_u = Tensor::empty({C});
-    cpu::batch_norm_train_forward(xc.data(), wp, bp, y.data(), mean.data(), invstd.data(), var_u.data(), N, C, HW, eps);
-    if (running_mean.defined()) {  // running = (1 − m) running + m batch
-      float* rm = running_mean.data();
-      float* rv = running_var.data();
-      for (int64_t c = 0; c < C; ++c) {
-        rm[c] = (1 - momentum) * rm[c] + momentum * mean.data()[c];
-        rv[c] = (1 - momentum) * rv[c] + momentum * var_u.data()[c];
-      }
-    }
+    Tensor var_u = Tensor::empty({C}, dev);
+    tt::batch_norm_train_forward(dev, xc.data(), wp, bp, y.data(), mean.data(), invstd.data(), var_u.data(), N, C, HW,
+                                 eps);
+    if (running_mean.defined())
+      tt::batch_norm_update_running(dev, running_mean.data(), running_var.data(), mean.data(), var_u.data(), C,
+                                    momentum);
   } else {
     if (!running_mean.defined()) shape_fail("batch_norm2d", "eval mode needs running statistics");
-    cpu::batch_norm_eval_forward(xc.data(), wp, bp, running_mean.data(), running_var.data(), y.data(), N, C, HW, eps);
-    for (int64_t c = 0; c < C; ++c) {
-      mean.data()[c] = running_mean.data()[c];
-      invstd.data()[c] = 1.f / std::sqrt(running_var.data()[c] + eps);
-    }
+    tt::batch_norm_eval_forward(dev, xc.data(), wp, bp, running_mean.data(), running_var.data(), y.data(), N, C, HW,
+                                eps);
+    tt::batch_norm_eval_stats(dev, running_mean.data(), running_var.data(), mean.data(), invstd.data(), C, eps);
   }
   bool gw = weight.defined() && weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
   // The closure keeps wc (not the raw pointer wp): a weight that needs no gradient is not held
   // by the tape, and a temporary one would be freed before backward runs.
   autograd::record(y, "batch_norm2d", {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {
-    Tensor gc = in(g), gx = Tensor::empty(xc.shape()), tw = Tensor::empty({C}), tb = Tensor::empty({C});
-    cpu::batch_norm_backward(xc.data(), wc.defined() ? wc.data() : nullptr, mean.data(), invstd.data(), gc.data(),
-                             gx.data(), tw.data(), tb.data(), N, C, HW, training);
+    Tensor gc = contiguous_input(g), gx = Tensor::empty(xc.shape(), dev), tw = Tensor::empty({C}, dev),
+           tb = Tensor::empty({C}, dev);
+    tt::batch_norm_backward(dev, xc.data(), wc.defined() ? wc.data() : nullptr, mean.data(), invstd.data(), gc.data(),
+                            gx.data(), tw.data(), tb.data(), N, C, HW, training);
     return {gx, gw ? tw : Tensor(), gb ? tb : Tensor()};
   });
   return y;
@@ -62,21 +63,23 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bias, T
 // Normalises over C in a (outer, C, inner) layout; shared by channel_norm and layer_norm.
 static Tensor norm_mid(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t outer,
                        int64_t C, int64_t inner, float eps) {
-  require_cpu(op, {&x, &weight, &bias});
+  const Device dev = same_device(op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}});
   for (const Tensor* t : {&weight, &bias})
     if (t->defined() && (t->dim() != 1 || t->size(0) != C))
       shape_fail(op, "affine parameter " + t->str() + " for " + std::to_string(C) + " channels of input " + x.str());
-  Tensor xc = in(x), wc = weight.defined() ? in(weight) : Tensor(), bc = bias.defined() ? in(bias) : Tensor();
+  Tensor xc = contiguous_input(x), wc = weight.defined() ? contiguous_input(weight) : Tensor(),
+         bc = bias.defined() ? contiguous_input(bias) : Tensor();
   const float* wp = wc.defined() ? wc.data() : nullptr;
-  Tensor y = Tensor::empty(x.shape());
-  Tensor mean = Tensor::empty({outer * inner}), invstd = Tensor::empty({outer * inner});
-  cpu::norm_mid_forward(xc.data(), wp, bc.defined() ? bc.data() : nullptr, y.data(), mean.data(), invstd.data(), outer,
-                        C, inner, eps);
+  Tensor y = Tensor::empty(x.shape(), dev);
+  Tensor mean = Tensor::empty({outer * inner}, dev), invstd = Tensor::empty({outer * inner}, dev);
+  tt::norm_mid_forward(dev, xc.data(), wp, bc.defined() ? bc.data() : nullptr, y.data(), mean.data(), invstd.data(),
+                       outer, C, inner, eps);
   bool gw = weight.defined() && weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
   autograd::record(y, op, {x, weight, bias}, [=](const Tensor& g) -> std::vector<Tensor> {  // keeps wc, as above
-    Tensor gc = in(g), gx = Tensor::empty(xc.shape()), tw = Tensor::empty({C}), tb = Tensor::empty({C});
-    cpu::norm_mid_backward(xc.data(), wc.defined() ? wc.data() : nullptr, mean.data(), invstd.data(), gc.data(),
-                           gx.data(), tw.data(), tb.data(), outer, C, inner);
+    Tensor gc = contiguous_input(g), gx = Tensor::empty(xc.shape(), dev), tw = Tensor::empty({C}, dev),
+           tb = Tensor::empty({C}, dev);
+    tt::norm_mid_backward(dev, xc.data(), wc.defined() ? wc.data() : nullptr, mean.data(), invstd.data(), gc.data(),
+                          gx.data(), tw.data(), tb.data(), outer, C, inner);
     return {gx, gw ? tw : Tensor(), gb ? tb : Tensor()};
   });
   return y;

@@ -4,14 +4,15 @@
 
 #include "autograd/op_util.h"
 #include "autograd/ops.h"
-#include "tensor/kernels.h"
+#include "tensor/backend.h"
+#include "tensor/buffer.h"
 
 namespace ahmsa {
 using namespace detail;
 
 // A stride-0 view of g repeated to `shape` (g has shape's rank, with 1 where it repeats), copied.
 static Tensor broadcast_copy(const Tensor& g, const Shape& shape) {
-  Tensor gc = in(g);
+  Tensor gc = contiguous_input(g);
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = gc.impl().storage;
   impl->offset = gc.offset();
@@ -19,7 +20,7 @@ static Tensor broadcast_copy(const Tensor& g, const Shape& shape) {
   impl->strides = contiguous_strides(gc.shape());
   for (size_t i = 0; i < shape.size(); ++i)
     if (gc.shape()[i] == 1) impl->strides[i] = 0;
-  return Tensor(impl).contiguous_nograd_();
+  return Tensor(impl).contiguous_nograd();
 }
 
 // Splits x's shape around dims [d0, d1] into (outer, R, inner).
@@ -29,7 +30,7 @@ static void split3(const Shape& s, int64_t d0, int64_t d1, int64_t& outer, int64
 }
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
-  require_cpu("sum", {&x});
+  const Device dev = x.device();
   int64_t nd = x.dim();
   std::vector<int64_t> dims;
   for (auto d : dims_in) dims.push_back(wrap_dim(d, nd, "sum"));
@@ -45,22 +46,22 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
     if (!std::binary_search(dims.begin(), dims.end(), i)) out_shape.push_back(x.shape()[i]);
   if (keepdim) out_shape = keep_shape;
 
-  Tensor y = Tensor::empty(out_shape);
+  Tensor y = Tensor::empty(out_shape, dev);
   int64_t outer, R, inner;
   bool range = nd == 0 || dims.back() - dims.front() + 1 == int64_t(dims.size());
   if (range && nd > 0) {
     split3(x.shape(), dims.front(), dims.back(), outer, R, inner);
-    cpu::sum_mid(in(x).data(), y.data(), outer, R, inner);
-  } else if (nd == 0) {
-    y.data()[0] = x.item();
+    tt::sum_mid(dev, contiguous_input(x).data(), y.data(), outer, R, inner);
+  } else if (nd == 0) {  // the sum of one value
+    tt::sum_mid(dev, x.data(), y.data(), 1, 1, 1);
   } else {  // move reduced dims to the end
     std::vector<int64_t> order;
     for (int64_t i = 0; i < nd; ++i)
       if (!std::binary_search(dims.begin(), dims.end(), i)) order.push_back(i);
     order.insert(order.end(), dims.begin(), dims.end());
-    Tensor xp = x.detach().permute(order).contiguous_nograd_();
+    Tensor xp = x.detach().permute(order).contiguous_nograd();
     split3(xp.shape(), nd - int64_t(dims.size()), nd - 1, outer, R, inner);
-    cpu::sum_mid(xp.data(), y.data(), outer, R, inner);
+    tt::sum_mid(dev, xp.data(), y.data(), outer, R, inner);
   }
   Shape xs = x.shape();
   autograd::record(y, "sum", {x}, [xs, keep_shape](const Tensor& g) -> std::vector<Tensor> {
@@ -88,37 +89,35 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 
 Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
-  require_cpu("max", {&x});
+  const Device dev = x.device();
   int64_t d = wrap_dim(dim, x.dim(), "max"), outer, R, inner;
   split3(x.shape(), d, d, outer, R, inner);
   Shape keep_shape = x.shape(), out_shape = x.shape();
   keep_shape[d] = 1;
   out_shape.erase(out_shape.begin() + d);
-  Tensor y = Tensor::empty(keepdim ? keep_shape : out_shape);
-  auto idx = std::make_shared<std::vector<int32_t>>(size_t(outer * inner));
-  cpu::max_mid(in(x).data(), y.data(), idx->data(), outer, R, inner);
+  Tensor y = Tensor::empty(keepdim ? keep_shape : out_shape, dev);
+  auto idx = std::make_shared<IntBuffer>(outer * inner, dev);
+  tt::max_mid(dev, contiguous_input(x).data(), y.data(), idx->data(), outer, R, inner);
   Shape xs = x.shape();
   autograd::record(y, "max", {x}, [=](const Tensor& g) -> std::vector<Tensor> {
-    Tensor gc = in(g), gx = Tensor::zeros(xs);
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t i = 0; i < inner; ++i)
-        gx.data()[(o * R + (*idx)[o * inner + i]) * inner + i] = gc.data()[o * inner + i];
+    Tensor gc = contiguous_input(g), gx = Tensor::empty(xs, dev);
+    tt::max_mid_backward(dev, gc.data(), idx->data(), gx.data(), outer, R, inner);
     return {gx};
   });
   return y;
 }
 
 static Tensor softmax_impl(const Tensor& x, int64_t dim, bool log, const char* name) {
-  require_cpu(name, {&x});
+  const Device dev = x.device();
   int64_t d = wrap_dim(dim, x.dim(), name), outer, R, inner;
   split3(x.shape(), d, d, outer, R, inner);
-  Tensor y = Tensor::empty(x.shape());
-  cpu::softmax_mid(in(x).data(), y.data(), outer, R, inner, log);
+  Tensor y = Tensor::empty(x.shape(), dev);
+  tt::softmax_mid(dev, contiguous_input(x).data(), y.data(), outer, R, inner, log);
   if (!autograd::needs_grad({x})) return y;
   Tensor ys = y.detach();
   autograd::record(y, name, {x}, [=](const Tensor& g) -> std::vector<Tensor> {
-    Tensor gc = in(g), gx = Tensor::empty(ys.shape());
-    cpu::softmax_mid_backward(ys.data(), gc.data(), gx.data(), outer, R, inner, log);
+    Tensor gc = contiguous_input(g), gx = Tensor::empty(ys.shape(), dev);
+    tt::softmax_mid_backward(dev, ys.data(), gc.data(), gx.data(), outer, R, inner, log);
     return {gx};
   });
   return y;

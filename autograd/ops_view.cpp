@@ -1,8 +1,7 @@
 // Views (reshape, permute, narrow, unsqueeze), copies (contiguous, clone) and concatenation.
-#include <cstring>
-
 #include "autograd/op_util.h"
 #include "autograd/ops.h"
+#include "tensor/backend.h"
 
 namespace ahmsa {
 using namespace detail;
@@ -74,20 +73,18 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   Shape sh = shape();
   sh[d] = length;
   Tensor y = make_view(*this, sh, strides(), offset() + start * strides()[d]);
+  // The gradient is g between zeros: the concatenation of zeros before, g, and zeros after along d.
   Shape full = shape();
+  const Device dev = device();
   autograd::record(y, "narrow", {*this}, [=](const Tensor& g) -> std::vector<Tensor> {
-    Tensor gx = Tensor::zeros(full);
-    Tensor part = gx.narrow(d, start, length);  // a view into gx; fill it in place
-    Tensor gc = in(g);
-    // copy gc into the strided view `part`
-    const auto& s = part.shape();
-    int64_t outer = 1, inner = 1;
-    for (int64_t i = 0; i < d; ++i) outer *= s[i];
-    for (int64_t i = d + 1; i < int64_t(s.size()); ++i) inner *= s[i];
-    for (int64_t o = 0; o < outer; ++o)
-      std::memcpy(part.data() + o * full[d] * inner, gc.data() + o * length * inner,
-                  size_t(length * inner) * sizeof(float));
-    return {gx};
+    std::vector<Tensor> parts;
+    Shape before = full, after = full;
+    before[d] = start;
+    after[d] = full[d] - start - length;
+    if (start > 0) parts.push_back(Tensor::zeros(before, dev));
+    parts.push_back(g);
+    if (after[d] > 0) parts.push_back(Tensor::zeros(after, dev));
+    return {parts.size() == 1 ? g : cat(parts, d)};
   });
   return y;
 }
@@ -102,7 +99,7 @@ Tensor Tensor::unsqueeze(int64_t d) const {
 
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
-  Tensor y = contiguous_nograd_();
+  Tensor y = contiguous_nograd();
   autograd::record(y, "contiguous", {*this}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
   return y;
 }
@@ -114,38 +111,51 @@ Tensor Tensor::clone() const {
   return y;
 }
 
+// Each input's block of the output: contiguous along dim 0 (outer == 1); for a later dim the blocks
+// interleave row by row, and the copy kernel writes only contiguous memory, so the inputs are first
+// gathered into a (Σ len, outer, inner) layout, where each is one contiguous block, and that is then
+// permuted back in one more copy: #inputs + 1 kernel calls whatever the batch size.
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   if (xs.empty()) throw ShapeError("cat: no tensors");
   int64_t d = wrap_dim(dim, xs[0].dim(), "cat");
+  const Device dev = xs[0].device();
   Shape out = xs[0].shape();
   out[d] = 0;
-  for (auto& x : xs) {
-    require_cpu("cat", {&x});
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Tensor& x = xs[i];
+    if (x.device() != dev)
+      throw std::runtime_error("cat: inputs on different devices: tensor 0 on " + std::string(device_name(dev)) +
+                               ", tensor " + std::to_string(i) + " on " + device_name(x.device()));
     Shape a = x.shape(), b = xs[0].shape();
     a[d] = b[d] = 0;
     if (a != b) throw ShapeError("cat: shapes " + xs[0].str() + " and " + x.str() + " differ outside dim " +
                                  std::to_string(d));
     out[d] += x.shape()[d];
   }
-  Tensor y = Tensor::empty(out);
+  Tensor y = Tensor::empty(out, dev);
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < d; ++i) outer *= out[i];
   for (int64_t i = d + 1; i < int64_t(out.size()); ++i) inner *= out[i];
+  Tensor blocks = outer == 1 ? y : Tensor::empty({out[d], outer, inner}, dev);  // where the inputs go
   std::vector<int64_t> sizes;
   int64_t at = 0;
   for (auto& x : xs) {
-    Tensor xc = in(x);
     int64_t len = x.shape()[d];
-    for (int64_t o = 0; o < outer; ++o)
-      std::memcpy(y.data() + (o * out[d] + at) * inner, xc.data() + o * len * inner, size_t(len * inner) * sizeof(float));
+    Tensor src = contiguous_input(x).detach().reshape({outer, len, inner}).permute({1, 0, 2});
+    if (len * outer * inner > 0)
+      tt::strided_copy(dev, src.data(), tt::strided_view(src), blocks.data() + at * outer * inner);
     sizes.push_back(len);
     at += len;
+  }
+  if (outer > 1 && y.numel() > 0) {
+    Tensor back = blocks.permute({1, 0, 2});
+    tt::strided_copy(dev, back.data(), tt::strided_view(back), y.data());
   }
   autograd::record(y, "cat", xs, [d, sizes](const Tensor& g) -> std::vector<Tensor> {
     std::vector<Tensor> gs;
     int64_t start = 0;
     for (auto len : sizes) {
-      gs.push_back(g.narrow(d, start, len).contiguous_nograd_());
+      gs.push_back(g.narrow(d, start, len).contiguous_nograd());
       start += len;
     }
     return gs;

@@ -13,6 +13,7 @@
 #include "flow/flow.h"
 #include "flow/internal.h"
 #include "flow/tvl1_schedule.h"
+#include "tensor/cuda_launch.h"  // the launch spelling shared with the simulator (a header only)
 
 namespace ahmsa::flow {
 
@@ -107,12 +108,12 @@ struct CudaExecutor {
   template <class F>
   void pixels(int B, int w, int h, const F& f, const char* what) {
     const dim3 block(32, 8), grid((w + 31) / 32, (h + 7) / 8, B);
-    pixels_kernel<<<grid, block>>>(f, w, h);
+    AHMSA_LAUNCH(grid, block, 0, nullptr, pixels_kernel<F>)(f, w, h);
     check(cudaGetLastError(), std::string(what) + " on " + shape(B, w, h));
   }
   template <class F>
   void lines(int B, int n, const F& f, const char* what) {
-    lines_kernel<<<dim3((n + 127) / 128, B), 128>>>(f, n);
+    AHMSA_LAUNCH(dim3((n + 127) / 128, B), 128, 0, nullptr, lines_kernel<F>)(f, n);
     check(cudaGetLastError(), std::string(what) + " over " + std::to_string(B) + " x " + std::to_string(n) + " lines");
   }
   template <class F>
@@ -122,14 +123,14 @@ struct CudaExecutor {
       partial_size = size_t(B) * blocks;
       partial = alloc<float>(partial_size, "block partial sums");
     }
-    pixel_partials_kernel<<<dim3(blocks, B), kSumBlock>>>(f, w, h, partial);
+    AHMSA_LAUNCH(dim3(blocks, B), kSumBlock, 0, nullptr, pixel_partials_kernel<F>)(f, w, h, partial);
     check(cudaGetLastError(), std::string(what) + " on " + shape(B, w, h));
-    finish_sums_kernel<<<(B + 127) / 128, 128>>>(partial, blocks, out, B);
+    AHMSA_LAUNCH((B + 127) / 128, 128, 0, nullptr, finish_sums_kernel)(partial, blocks, out, B);
     check(cudaGetLastError(), std::string(what) + " (sum per pair)");
   }
   template <class F>
   void pairs(int B, const F& f, const char* what) {
-    pairs_kernel<<<(B + 127) / 128, 128>>>(f, B);
+    AHMSA_LAUNCH((B + 127) / 128, 128, 0, nullptr, pairs_kernel<F>)(f, B);
     check(cudaGetLastError(), std::string(what) + " over " + std::to_string(B) + " pairs");
   }
   // Reading the flags waits for the GPU, so it is done on every 8th call only: a pair that has
@@ -164,7 +165,7 @@ struct CudaProbe {
     int* flag = nullptr;
     e = cudaMalloc(&flag, sizeof(int));
     if (e == cudaSuccess) {
-      probe_kernel<<<1, 1>>>(flag);
+      AHMSA_LAUNCH(1, 1, 0, nullptr, probe_kernel)(flag);
       e = cudaGetLastError();
       if (e == cudaSuccess) e = cudaDeviceSynchronize();
       cudaFree(flag);

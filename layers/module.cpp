@@ -1,6 +1,7 @@
 #include "layers/module.h"
 
 #include <cmath>
+#include <stdexcept>
 
 namespace ahmsa {
 
@@ -47,6 +48,30 @@ int64_t Module::num_parameters() const {
   int64_t n = 0;
   for (auto& [name, t] : named_parameters()) n += t.numel();
   return n;
+}
+
+// Rebinds t's storage to a copy on d. Every handle shares t's TensorImpl, so all of them see the
+// move; the autograd fields (requires_grad, grad) stay, the gradient moved along.
+static void move_in_place(Tensor& t, Device d) {
+  if (t.grad_fn()) throw std::logic_error("Module::to: a registered tensor " + t.str() + " has autograd history");
+  TensorImpl& impl = t.impl();
+  if (impl.grad && Tensor(impl.grad).device() != d) impl.grad = Tensor(impl.grad).to(d).impl_ptr();
+  if (t.device() == d) return;
+  Tensor moved = t.to(d);
+  impl.storage = moved.impl().storage;
+  impl.strides = moved.strides();
+  impl.offset = 0;
+}
+
+Module& Module::to(Device d) {
+  for (auto& e : entries_) move_in_place(e.tensor, d);
+  for (auto& [n, m] : children_) m->to(d);
+  return *this;
+}
+
+Device Module::device() const {
+  auto all = state_dict();
+  return all.empty() ? Device::CPU : all.front().second.device();
 }
 
 void Module::train(bool on) {

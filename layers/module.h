@@ -23,6 +23,13 @@ class Module {
   std::vector<Tensor> parameters() const;
   int64_t num_parameters() const;
 
+  // Moves every parameter, buffer and existing gradient of this module and its children to d, in
+  // place: the layers' members and the state_dict entries are the same tensors and see the move;
+  // names and requires_grad are kept. An optimiser must be made after the move (its state lives on
+  // the parameters' device).
+  Module& to(Device d);
+  Device device() const;  // of the parameters and buffers (CPU for a module without any)
+
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }

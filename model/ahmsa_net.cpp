@@ -274,7 +274,7 @@ void AhmsaNet::save(const std::string& path, const std::map<std::string, std::st
   write_safetensors(path, state_dict(), meta);
 }
 
-void AhmsaNet::load(const SafetensorsFile& f) {
+void AhmsaNet::load(const SafetensorsFile& f, Device device) {
   std::vector<std::string> missing, unexpected, misshaped;
   std::set<std::string> known;
   auto state = state_dict();
@@ -305,6 +305,7 @@ void AhmsaNet::load(const SafetensorsFile& f) {
   std::vector<Tensor> values;
   for (auto& [name, t] : state) values.push_back(f.tensor(name));
   for (size_t i = 0; i < state.size(); ++i) state[i].second.copy_(values[i]);
+  to(device);
 }
 
 AhmsaConfig AhmsaNet::config_of(const SafetensorsFile& f) {

@@ -92,8 +92,9 @@ class AhmsaNet : public Module {
   // Checkpoints: safetensors with the spec's names; the config is stored in the metadata.
   void save(const std::string& path, const std::map<std::string, std::string>& extra_metadata = {}) const;
   // Loads every parameter and running statistic or nothing: missing, unexpected (other than
-  // num_batches_tracked) and mis-shaped keys are all listed by name in the error.
-  void load(const SafetensorsFile& f);
+  // num_batches_tracked) and mis-shaped keys are all listed by name in the error. The values are
+  // converted on the CPU, copied in, and the model then moved to `device` (Module::to).
+  void load(const SafetensorsFile& f, Device device = Device::CPU);
   // The config a checkpoint was written with (metadata), or inferred from its shapes (PyTorch files).
   static AhmsaConfig config_of(const SafetensorsFile& f);
 

@@ -67,7 +67,7 @@ std::vector<std::string> SafetensorsFile::names() const {
   return n;
 }
 
-Tensor SafetensorsFile::tensor(const std::string& name) const {
+Tensor SafetensorsFile::tensor(const std::string& name, Device dev) const {
   auto it = entries.find(name);
   if (it == entries.end()) throw SafetensorsError("'" + path + "' has no tensor '" + name + "'");
   const Entry& e = it->second;
@@ -78,7 +78,7 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
   // The format is little-endian, as is every machine we build for.
   if (e.dtype != "F32" && e.dtype != "F64" && e.dtype != "I64" && e.dtype != "I32")
     throw SafetensorsError("'" + path + "': tensor '" + name + "' has unsupported dtype " + e.dtype);
-  if (n == 0) return t;  // an empty tensor has no bytes (b may be null)
+  if (n == 0) return t.to(dev);  // an empty tensor has no bytes (b may be null)
   if (e.dtype == "F32") std::memcpy(d, b, size_t(n) * 4);
   else if (e.dtype == "F64")
     for (int64_t i = 0; i < n; ++i) {
@@ -101,7 +101,7 @@ Tensor SafetensorsFile::tensor(const std::string& name) const {
     if (!std::isfinite(d[i]))
       throw SafetensorsError("'" + path + "': tensor '" + name + "' holds a non-finite value (" + std::to_string(d[i]) +
                              ") at element " + std::to_string(i));
-  return t;
+  return t.to(dev);
 }
 
 std::vector<int64_t> SafetensorsFile::ints(const std::string& name) const {

@@ -28,7 +28,8 @@ struct SafetensorsFile {
 
   bool has(const std::string& name) const { return entries.count(name) > 0; }
   std::vector<std::string> names() const;
-  Tensor tensor(const std::string& name) const;            // as float32 (throws naming the file and key)
+  // As float32 (throws naming the file and key), converted on the CPU, then moved to d.
+  Tensor tensor(const std::string& name, Device d = Device::CPU) const;
   std::vector<int64_t> ints(const std::string& name) const;  // integer (or integral float) tensor values
 };
 

@@ -2,10 +2,15 @@
 # GPU checks for a lent H100/H200, as one script (docs/BENCHMARKS.md records what it printed).
 #
 #   bash scripts/device_check.sh prepare   # here, before the device call: copies into .device/ (ignored)
-#                                          # the stb headers and the test data the GPU tests read
-#   bash scripts/device_check.sh           # on the device machine (run with carry [".device"]): builds the
-#                                          # CUDA targets without OpenCV, runs the CUDA tests for real,
-#                                          # compute-sanitizer memcheck on them, then the GPU benchmarks
+#                                          # the stb, CLI11, nlohmann and zlib headers and the test data
+#   bash scripts/device_check.sh           # on the device machine (run with carry [".device"]), < 8 min:
+#     1. builds the CUDA targets with nvcc (sm_80, sm_90) without OpenCV;
+#     2. runs every CUDA test for real (tests/test_cuda_*: the kernels, the op registry, the model against
+#        PyTorch's fixture, LOSO against the CPU, batched TV-L1) -- a test that skips fails the check;
+#     3. compute-sanitizer memcheck and racecheck on the op tests and on one training step;
+#     4. `ahmsa bench model --device cuda` beside tools/reference/bench_torch.py --device cuda (eager and
+#        torch.compile) in the same call, and the batched TV-L1 bench;
+#     5. the composite-sized LOSO: 68 folds x 30 epochs on a synthetic corpus of 68 subjects, timed.
 # Everything printed is also written under $OUT (the device tool returns that folder), default out/device.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +19,7 @@ if [[ "${1:-}" == prepare ]]; then
   shared=${AHMSA_SHARED:-../shared}
   rm -rf .device && mkdir -p .device/shared/data/faces/kphotoalbum .device/shared/data/flow
   cp -r /usr/include/stb .device/
+  cp -r /usr/include/CLI /usr/include/nlohmann .device/  # header-only: CLI11 and nlohmann-json
   mkdir -p .device/zlib && cp /usr/include/zlib.h /usr/include/zconf.h .device/zlib/  # in case zlib1g-dev is missing there
   cp "$shared/data/faces/kphotoalbum/jesper_2.jpg" .device/shared/data/faces/kphotoalbum/
   cp "$shared/data/faces/astronaut.png" .device/shared/data/faces/
@@ -40,20 +46,50 @@ fi
 cmake -S . -B build-device -DCMAKE_BUILD_TYPE=Release -DAHMSA_WITH_OPENCV=OFF -DCMAKE_CUDA_ARCHITECTURES="80;90" \
   -DAHMSA_SHARED_DIR="$PWD/.device/shared" "${zlib[@]}" > "$OUT/cmake.txt" 2>&1 || { tail -30 "$OUT/cmake.txt"; exit 1; }
 grep -E "ahmsa: (CUDA|OpenCV)" "$OUT/cmake.txt" | log
-cmake --build build-device -j"$jobs" --target test_flow_batch ahmsa > "$OUT/build.txt" 2>&1 || { tail -40 "$OUT/build.txt"; exit 1; }
+cuda_tests=(test_cuda_kernels test_cuda_kernels_gemm test_cuda_ops test_cuda_tensor_devices test_cuda_model
+            test_cuda_loso test_cuda_flow)
+cmake --build build-device -j"$jobs" --target "${cuda_tests[@]}" ahmsa > "$OUT/build.txt" 2>&1 || { tail -40 "$OUT/build.txt"; exit 1; }
+grep -E "registers|spill" "$OUT/build.txt" | sort | uniq -c | sort -rn | head -5 | log || true
 
 status=0
-echo "== test_flow_batch (CUDA case must run, not skip)" | log
-./build-device/test_flow_batch 2>&1 | log || status=1
-if grep -q "CUDA case skipped" "$OUT/device_check.txt"; then echo "device_check: the GPU was not usable" | log; status=1; fi
+for t in "${cuda_tests[@]}"; do
+  echo "== $t (must run on the GPU, not skip)" | log
+  ./build-device/$t 2>&1 | tail -6 | log || status=1
+  if tail -6 "$OUT/device_check.txt" | grep -q "skipped"; then echo "device_check: $t skipped: the GPU was not usable" | log; status=1; fi
+done
 
 if command -v compute-sanitizer > /dev/null; then
-  # A small batch: memcheck slows every launch down, and the launch count does not depend on the batch.
+  for tool in memcheck racecheck; do
+    echo "== compute-sanitizer $tool: the op registry on CUDA" | log
+    compute-sanitizer --tool $tool --error-exitcode 3 ./build-device/test_cuda_ops -tc="every registry op*" 2>&1 | tail -8 | log || status=1
+    echo "== compute-sanitizer $tool: one training step at batch 16" | log
+    compute-sanitizer --tool $tool --error-exitcode 3 ./build-device/ahmsa bench model --device cuda --batches 16 --steps 1 2>&1 | tail -8 | log || status=1
+  done
   echo "== compute-sanitizer memcheck: tvl1_batch_cuda on 4 pairs (ahmsa bench flow --batch 4)" | log
   compute-sanitizer --tool memcheck --error-exitcode 3 ./build-device/ahmsa bench flow --batch 4 --reps 1 \
-    --only "tvl1 ipol" --shared "$PWD/.device/shared" 2>&1 | tail -15 | log || status=1
+    --only "tvl1 ipol" --shared "$PWD/.device/shared" 2>&1 | tail -8 | log || status=1
+fi
+
+echo "== training step and batch-1 inference: ahmsa, then PyTorch eager and compiled, same card" | log
+./build-device/ahmsa bench model --device cuda --batches 64,256 --steps 20 2>&1 | log || status=1
+if python3 -c "import torch; assert torch.cuda.is_available()" 2> /dev/null; then
+  python3 tools/reference/bench_torch.py --device cuda --batches 64,256 2>&1 | log || status=1
+  timeout 240 python3 tools/reference/bench_torch.py --device cuda --compile --batches 64,256 2>&1 | log || status=1
+else
+  echo "device_check: no PyTorch with CUDA here" | log
 fi
 
 echo "== ahmsa bench flow --batch 442" | log
 ./build-device/ahmsa bench flow --batch 442 --reps 3 --shared "$PWD/.device/shared" 2>&1 | log || status=1
+
+echo "== composite-sized LOSO: 68 subjects, 68 folds x 30 epochs on CUDA" | log
+L=build-device/loso68
+rm -rf "$L"
+./build-device/ahmsa synth --out "$L/synth" --subjects 68 --clips-per-class 2 --seed 1 > /dev/null
+./build-device/ahmsa prepare --dataset casme2 --root "$L/synth" --annotations "$L/synth/CASME2-coding-synthetic.csv" \
+  --out "$L/cache" --quiet > /dev/null
+start=$(date +%s%N)
+timeout 300 ./build-device/ahmsa train --cache "$L/cache" --out "$L/run" --split loso --epochs 30 --device cuda \
+  2>&1 | tail -4 | log || status=1
+echo "LOSO wall time: $(( ($(date +%s%N) - start) / 1000000 )) ms" | log
 exit $status

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs, only those that are missing.
-# Required: a C++17 compiler, CMake, make, doctest-dev, libstb-dev, zlib1g-dev, nlohmann-json3-dev.
+# Required: a C++17 compiler, CMake, make, doctest-dev, libstb-dev, zlib1g-dev, libcli11-dev (the command line),
+# nlohmann-json3-dev (every JSON file the tools write and read).
 # Optional (video decoding, face detection, flow cross-check): libopencv-dev; skip with AHMSA_NO_OPENCV=1.
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in g++ cmake make pkg-config doctest-dev libstb-dev zlib1g-dev nlohmann-json3-dev; do
+for p in g++ cmake make pkg-config doctest-dev libstb-dev zlib1g-dev libcli11-dev nlohmann-json3-dev; do
   have_pkg "$p" || need+=("$p")
 done
 if [ "${AHMSA_NO_OPENCV:-0}" != 1 ]; then

@@ -99,6 +99,22 @@ void batch_norm_backward(const float* x, const float* w, const float* mean, cons
   });
 }
 
+// r = (1 − m) r + m batch, the same expression (and float rounding) as PyTorch's running estimate.
+void batch_norm_update_running(float* running_mean, float* running_var, const float* mean, const float* var_unbiased,
+                               int64_t C, float momentum) {
+  for (int64_t c = 0; c < C; ++c) {
+    running_mean[c] = (1 - momentum) * running_mean[c] + momentum * mean[c];
+    running_var[c] = (1 - momentum) * running_var[c] + momentum * var_unbiased[c];
+  }
+}
+
+void batch_norm_eval_stats(const float* rmean, const float* rvar, float* mean, float* invstd, int64_t C, float eps) {
+  for (int64_t c = 0; c < C; ++c) {
+    mean[c] = rmean[c];
+    invstd[c] = 1.f / std::sqrt(rvar[c] + eps);
+  }
+}
+
 // LayerNorm over contiguous rows of C values (the token-major case, inner == 1).
 static void norm_rows_forward(const float* x, const float* w, const float* b, float* y, float* mean, float* invstd,
                               int64_t rows, int64_t C, float eps) {
@@ -222,8 +238,8 @@ void norm_mid_backward(const float* x, const float* w, const float* mean, const 
   }
 }
 
-float cross_entropy(const float* logits, const int* targets, const float* wc, int64_t N, int64_t K, float eps,
-                    float* dlogits) {
+void cross_entropy(const float* logits, const int32_t* targets, const float* wc, int64_t N, int64_t K, float eps,
+                   float* loss, float* dlogits) {
   double total = 0, norm = 0;
   std::vector<float> p(static_cast<size_t>(K));
   for (int64_t n = 0; n < N; ++n) {
@@ -254,7 +270,7 @@ float cross_entropy(const float* logits, const int* targets, const float* wc, in
       dlogits[n * K + k] = float((wq * p[k] / s - (wc ? wc[k] : 1.f) * q) / norm);
     }
   }
-  return float(total / norm);
+  loss[0] = float(total / norm);
 }
 
 }  // namespace ahmsa::cpu

@@ -64,6 +64,16 @@ void max_mid(const float* x, float* y, int32_t* idx, int64_t outer, int64_t R, i
   });
 }
 
+void max_mid_backward(const float* gy, const int32_t* idx, float* gx, int64_t outer, int64_t R, int64_t inner) {
+  parallel_for(0, outer, std::max<int64_t>(1, 4096 / std::max<int64_t>(R * inner, 1)), [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o) {
+      float* go = gx + o * R * inner;
+      std::fill_n(go, R * inner, 0.f);
+      for (int64_t i = 0; i < inner; ++i) go[idx[o * inner + i] * inner + i] = gy[o * inner + i];
+    }
+  });
+}
+
 void softmax_mid(const float* x, float* y, int64_t outer, int64_t R, int64_t inner, bool log) {
   parallel_for(0, outer * inner, std::max<int64_t>(1, 2048 / std::max<int64_t>(R, 1)), [&](int64_t lo, int64_t hi) {
     for (int64_t t = lo; t < hi; ++t) {

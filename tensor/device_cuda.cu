@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tensor/device.h"
+#include "tensor/kernels_cuda.h"
 
 namespace ahmsa {
 
@@ -61,16 +62,8 @@ void device_free(void* p) {
   c.free_blocks.emplace(c.sizes.at(p), p);
 }
 
-__global__ static void fill_kernel(float* p, size_t n, float v) {
-  size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
-  if (i < n) p[i] = v;
-}
-
-void device_fill(float* p, size_t n, float v) {
-  if (n == 0) return;
-  fill_kernel<<<unsigned((n + 255) / 256), 256>>>(p, n, v);
-  check(cudaGetLastError(), "fill kernel");
-}
+// One fill kernel for the whole backend: cuda::fill (tensor/cuda_memory.cu).
+void device_fill(float* p, size_t n, float v) { cuda::fill(p, int64_t(n), v); }
 
 void device_copy(float* dst, Device dd, const float* src, Device sd, size_t n) {
   cudaMemcpyKind kind = dd == Device::CPU ? (sd == Device::CPU ? cudaMemcpyHostToHost : cudaMemcpyDeviceToHost)

@@ -17,6 +17,14 @@ void Generator::manual_seed(uint64_t seed) {
   uint64_t x = seed;
   for (auto& s : s_) s = splitmix64(x);
   have_spare_ = false;
+  seed_ = seed;
+  counter_offset_ = 0;
+}
+
+Generator::CounterBlock Generator::counter_block(uint64_t n) {
+  CounterBlock b{seed_, counter_offset_};
+  counter_offset_ += n;
+  return b;
 }
 
 uint64_t Generator::next_u64() {

@@ -18,8 +18,17 @@ class Generator {
   float normal();   // N(0, 1)
   uint32_t below(uint32_t n);  // uniform integer in [0, n)
 
+  // The next n numbers of this generator's counter-based stream (tensor/counter_rng.h), for kernels
+  // that draw on a device: number i of the block is counter_uniform(seed, offset + i). The seed is the
+  // one given to manual_seed; each call advances the offset by n. Independent of the xoshiro stream.
+  struct CounterBlock {
+    uint64_t seed, offset;
+  };
+  CounterBlock counter_block(uint64_t n);
+
  private:
   uint64_t s_[4];
+  uint64_t seed_ = 0, counter_offset_ = 0;
   bool have_spare_ = false;
   float spare_ = 0.f;
 };

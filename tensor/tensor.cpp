@@ -5,10 +5,9 @@
 #include <cstring>
 #include <sstream>
 
-#include "autograd/autograd.h"
 #include "tensor/allocator.h"
+#include "tensor/backend.h"
 #include "tensor/device.h"
-#include "tensor/parallel.h"
 
 namespace ahmsa {
 
@@ -103,40 +102,10 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
-// Copies a strided view into contiguous memory, walking the last dimension innermost.
+// Gathers the (possibly strided) view src into contiguous memory dst on src's device.
 static void gather_strided(const Tensor& src, float* dst) {
-  const auto& sh = src.shape();
-  const auto& st = src.strides();
-  int64_t nd = src.dim(), n = src.numel();
-  if (n == 0) return;
-  if (nd == 0) {
-    dst[0] = src.data()[0];
-    return;
-  }
-  const float* base = src.data();
-  const int64_t inner = sh[nd - 1], istride = st[nd - 1], rows = n / std::max<int64_t>(inner, 1);
-  // Rows of the last dimension are independent: threads take contiguous ranges of them.
-  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t lo, int64_t hi) {
-    std::vector<int64_t> idx(size_t(nd), 0);
-    for (int64_t i = nd - 2, rem = lo; i >= 0; --i) {  // multi-index of row `lo`
-      idx[size_t(i)] = rem % sh[i];
-      rem /= sh[i];
-    }
-    for (int64_t r = lo; r < hi; ++r) {
-      int64_t off = 0;
-      for (int64_t i = 0; i < nd - 1; ++i) off += idx[size_t(i)] * st[i];
-      const float* p = base + off;
-      float* d = dst + r * inner;
-      if (istride == 1)
-        std::memcpy(d, p, size_t(inner) * sizeof(float));
-      else
-        for (int64_t j = 0; j < inner; ++j) d[j] = p[j * istride];
-      for (int64_t i = nd - 2; i >= 0; --i) {
-        if (++idx[size_t(i)] < sh[i]) break;
-        idx[size_t(i)] = 0;
-      }
-    }
-  });
+  if (src.numel() == 0) return;
+  tt::strided_copy(src.device(), src.data(), tt::strided_view(src), dst);
 }
 
 std::vector<float> Tensor::to_vector() const {
@@ -152,40 +121,35 @@ float Tensor::item() const {
 }
 
 void Tensor::fill_(float v) {
-  if (device() != Device::CPU) {
-    device_fill(data(), size_t(numel()), v);
-    return;
-  }
   if (!is_contiguous()) throw ShapeError("fill_ on a non-contiguous view " + str());
-  std::fill_n(data(), numel(), v);
+  tt::fill(device(), data(), numel(), v);
 }
 
+// Within one device a strided source is gathered by the device's kernel; across devices the
+// source is made contiguous on its own device first, then the bytes are transferred.
 void Tensor::copy_(const Tensor& src) {
   if (src.shape() != shape()) throw ShapeError("copy_: shape " + src.str() + " into " + str());
   if (!is_contiguous()) throw ShapeError("copy_ into a non-contiguous view " + str());
-  if (device() == Device::CPU && src.device() == Device::CPU) {
+  if (device() == src.device()) {
     gather_strided(src, data());
     return;
   }
-  Tensor s = src.device() == Device::CPU ? src.contiguous_nograd_() : src;
-  if (!s.is_contiguous()) throw ShapeError("copy_ from a non-contiguous device view " + src.str());
+  Tensor s = src.contiguous_nograd();
   device_copy(data(), device(), s.data(), s.device(), size_t(numel()));
 }
 
 // Contiguous copy without recording history (used by the differentiable ops and by copy_).
-Tensor Tensor::contiguous_nograd_() const {
+Tensor Tensor::contiguous_nograd() const {
   if (is_contiguous()) return *this;
-  if (device() != Device::CPU) throw ShapeError("non-contiguous device tensors need a device copy kernel");
-  Tensor out = make(shape(), Device::CPU);
+  Tensor out = make(shape(), device());
   gather_strided(*this, out.data());
   return out;
 }
 
 Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
-  Tensor src = contiguous_nograd_();
   Tensor out = make(shape(), d);
-  device_copy(out.data(), d, src.data(), src.device(), size_t(numel()));
+  out.copy_(*this);
   return out;
 }
 
@@ -203,7 +167,5 @@ Tensor Tensor::detach() const {
   impl2->offset = impl().offset;
   return Tensor(impl2);
 }
-
-void Tensor::backward(const Tensor& grad_out, bool retain_graph) const { autograd::backward(*this, grad_out, retain_graph); }
 
 }  // namespace ahmsa

@@ -81,7 +81,7 @@ class Tensor {
   // ---- copies and devices ----
   Tensor contiguous() const;  // this tensor if already contiguous, else a contiguous copy (differentiable)
   Tensor clone() const;       // always a fresh contiguous copy (differentiable)
-  Tensor to(Device d) const;  // copy to another device (same tensor if already there)
+  Tensor to(Device d) const;  // contiguous copy on another device, any view (this tensor if already there); no autograd
   void copy_(const Tensor& src);  // in place, same shape; no autograd
   void fill_(float v);            // in place; no autograd
 
@@ -107,8 +107,8 @@ class Tensor {
     return *impl_;
   }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
-  // Contiguous copy (or this tensor) without recording autograd history; for kernels.
-  Tensor contiguous_nograd_() const;
+  // Contiguous copy on the same device (or this tensor) without recording autograd history; for kernels.
+  Tensor contiguous_nograd() const;
 
  private:
   std::shared_ptr<TensorImpl> impl_;

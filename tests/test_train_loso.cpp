@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "flow/image.h"
 #include "model/safetensors.h"
 #include "tensor/parallel.h"
@@ -47,12 +49,12 @@ static RunOptions tiny_options(const std::string& out) {
   RunOptions o;
   o.out_dir = out;
   o.progress = false;
-  o.seed = 3;
-  o.train.model = AhmsaConfig::parse("size=8;stem=8;channels=32,32");
-  o.train.epochs = 10;
-  o.train.batch_size = 6;
-  o.train.lr = 3e-3f;
-  o.train.warmup_epochs = 1;
+  o.settings.protocol.seed = 3;
+  o.settings.fold.model = AhmsaConfig::parse("size=8;stem=8;channels=32,32");
+  o.settings.fold.epochs = 10;
+  o.settings.fold.batch_size = 6;
+  o.settings.fold.optim.lr = 3e-3f;
+  o.settings.fold.optim.warmup_epochs = 1;
   return o;
 }
 
@@ -79,10 +81,10 @@ TEST_CASE("LOSO end to end: folds, report files, resume equals an uninterrupted 
   CHECK(r.failed == 0);
   CHECK(r.trained == 4);
   // The easy signal is learnt: chance is 1/3.
-  MESSAGE("tiny LOSO: accuracy " << r.pooled.accuracy << " UF1 " << r.pooled.uf1);
-  CHECK(r.pooled.accuracy >= 0.75);
-  CHECK(r.pooled.uf1 >= 0.7);
-  CHECK(r.pooled.n == 24);
+  MESSAGE("tiny LOSO: accuracy " << r.report.pooled.accuracy << " UF1 " << r.report.pooled.uf1);
+  CHECK(r.report.pooled.accuracy >= 0.75);
+  CHECK(r.report.pooled.uf1 >= 0.7);
+  CHECK(r.report.pooled.n == 24);
 
   for (const char* f : {"config.json", "metrics.json", "megc_log.txt", "predictions.csv", "confusion.png", "curves.png", "summary.txt"})
     CHECK_MESSAGE(fs::exists(a / f), f);
@@ -116,9 +118,10 @@ TEST_CASE("LOSO end to end: folds, report files, resume equals an uninterrupted 
   CHECK(metrics.find("\"per_dataset\"") != std::string::npos);
   CHECK(metrics.find("\"casme2\"") != std::string::npos);
   CHECK(metrics.find("TEST_SELECTED") == std::string::npos);  // only on request
-  char uf1[64];
-  std::snprintf(uf1, sizeof uf1, "\"uf1\": %.6f", r.pooled.uf1);
-  CHECK(metrics.find(uf1) != std::string::npos);
+  const nlohmann::json mj = nlohmann::json::parse(metrics);
+  CHECK(mj["pooled"]["uf1"].get<double>() == doctest::Approx(r.report.pooled.uf1).epsilon(1e-6));
+  CHECK(mj["pooled"]["n"].get<int>() == 24);
+  CHECK(mj["protocol"] == "loso");
   std::string megc = slurp(a / "megc_log.txt");
   CHECK(megc.rfind("casme2 sub01\n", 0) == 0);
   CHECK(std::count(megc.begin(), megc.end(), '\n') == 4 + 24);
@@ -126,19 +129,25 @@ TEST_CASE("LOSO end to end: folds, report files, resume equals an uninterrupted 
   CHECK(cm.width > 200);
   img::Image cv = img::load((a / "curves.png").string());
   CHECK(cv.width > 400);
-  CHECK(slurp(a / "config.json").find("\"version\"") != std::string::npos);
+  const nlohmann::json cj = nlohmann::json::parse(slurp(a / "config.json"));
+  CHECK(cj.contains("version"));
+  CHECK(cj["settings"]["epochs"] == 10);
+  CHECK(cj["settings"]["lr"] == 0.003);
+  CHECK(cj["settings"]["optimizer"] == "adamw");
+  CHECK(cj["signature"]["model-config"] == cj["settings"]["model-config"]);
+  CHECK_FALSE(cj["signature"].contains("folds"));  // which folds run now is no part of the signature
 
   // Interrupted run: fold 2 and 4 in one invocation, a half-written fold 1 (no done.json), then resume.
   fs::path b = fresh_dir("resumed");
   RunOptions ob = tiny_options(b.string());
-  ob.only_folds = {2, 4};
+  ob.settings.only_folds = {2, 4};
   RunResult rb = run_training(ds, ob);
   CHECK_FALSE(rb.complete);
   CHECK(rb.trained == 2);
   CHECK_FALSE(fs::exists(b / "metrics.json"));
   fs::create_directories(b / "fold_01");
   std::ofstream(b / "fold_01" / "log.csv") << "epoch,garbage\n1,2\n";
-  ob.only_folds.clear();
+  ob.settings.only_folds.clear();
   RunResult rc = run_training(ds, ob);
   REQUIRE(rc.complete);
   CHECK(rc.resumed == 2);
@@ -151,10 +160,27 @@ TEST_CASE("LOSO end to end: folds, report files, resume equals an uninterrupted 
   CHECK(rd.trained == 0);
   CHECK(rd.resumed == 4);
   CHECK(slurp(b / "metrics.json") == metrics);
+  // A fold whose files no longer match its done.json is trained again; an empty done.json too. The
+  // report is the same as before: the retrained folds are reproduced from their seeds.
+  {
+    const fs::path model = b / "fold_02" / "model.safetensors";
+    const std::string bytes = slurp(model);
+    std::ofstream(model, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+    std::ofstream(b / "fold_03" / "done.json", std::ios::binary | std::ios::trunc);
+    RunResult re = run_training(ds, ob);
+    REQUIRE(re.complete);
+    CHECK(re.resumed == 2);
+    CHECK(re.trained == 2);
+    CHECK(slurp(b / "metrics.json") == metrics);
+    CHECK(slurp(model).size() == bytes.size());
+    const nlohmann::json done = nlohmann::json::parse(slurp(b / "fold_03" / "done.json"));
+    CHECK(done["files"]["log.csv"]["bytes"].get<size_t>() == fs::file_size(b / "fold_03" / "log.csv"));
+    CHECK(done["files"].contains("model.safetensors"));
+  }
   // Other settings in the same folder are refused.
   RunOptions other = tiny_options(b.string());
-  other.train.epochs = 7;
-  CHECK_THROWS_WITH_AS(run_training(ds, other), doctest::Contains("other settings"), std::runtime_error);
+  other.settings.fold.epochs = 7;
+  CHECK_THROWS_WITH_AS(run_training(ds, other), doctest::Contains("epochs: there 10, now 7"), std::runtime_error);
   fs::remove_all(a), fs::remove_all(b);
 }
 
@@ -164,10 +190,11 @@ TEST_CASE("a non-finite loss stops its fold with a message naming fold, epoch, s
   std::vector<std::string> subj;
   for (auto& s : ds.samples) subj.push_back(s.subject);
   // An exploding learning rate: after the first update the loss is infinite or NaN.
-  TrainOptions t = tiny_options("").train;
-  t.lr = 1e30f;
-  t.schedule = "constant";
+  FoldSettings t = tiny_options("").settings.fold;
+  t.optim.lr = 1e30f;
+  t.optim.schedule = ScheduleKind::Constant;
   t.epochs = 2;
+  t.model.classes = 3;
   FoldOutcome f = train_fold(ds, loso_split(subj)[0], t, 1, "X");
   CHECK(f.failed);
   CHECK(f.failure.find("fold X: loss is") != std::string::npos);
@@ -178,7 +205,7 @@ TEST_CASE("a non-finite loss stops its fold with a message naming fold, epoch, s
   // In a run every fold fails on its own; each is marked, the report still comes out.
   fs::path d = fresh_dir("nan");
   RunOptions o = tiny_options(d.string());
-  o.train = t;
+  o.settings.fold = t;
   RunResult r = run_training(ds, o);
   REQUIRE(r.complete);
   CHECK(r.failed == 4);
@@ -200,16 +227,16 @@ TEST_CASE("k-fold with validation selection, early stopping and the labelled bes
   data::FlowDataset ds = tiny_corpus();
   fs::path d = fresh_dir("kfold");
   RunOptions o = tiny_options(d.string());
-  o.split = "kfold";
-  o.kfold = 2;
-  o.val_fraction = 0.5;  // one of the two training subjects of each fold validates
-  o.train.select = "val";
-  o.train.patience = 2;
-  o.report_best_test = true;
+  o.settings.protocol.split = Split::Kfold;
+  o.settings.protocol.k = 2;
+  o.settings.protocol.val_fraction = 0.5;  // one of the two training subjects of each fold validates
+  o.settings.fold.select = Selection::Val;
+  o.settings.fold.patience = 2;
+  o.settings.report_best_test = true;
   RunResult r = run_training(ds, o);
   REQUIRE(r.complete);
   CHECK(r.folds == 2);
-  CHECK(r.pooled.n == 24);
+  CHECK(r.report.pooled.n == 24);
   for (int i = 1; i <= 2; ++i) {
     std::string done = slurp(d / ("fold_0" + std::to_string(i)) / "done.json");
     CHECK(done.find("\"train\": 6") != std::string::npos);  // 1 subject x 6 clips trains
@@ -227,4 +254,64 @@ TEST_CASE("k-fold with validation selection, early stopping and the labelled bes
   CHECK(slurp(d / "summary.txt").find("TEST-SELECTED") != std::string::npos);
   CHECK(m.find("\"selection\": \"best validation UF1") != std::string::npos);
   fs::remove_all(d);
+}
+
+TEST_CASE("an invalid run is refused before anything is written") {
+  data::FlowDataset ds = tiny_corpus();
+  fs::path d = fresh_dir("invalid");
+  auto refused = [&](RunOptions o, const std::string& message) {
+    o.out_dir = d.string();
+    CHECK_THROWS_WITH_AS(run_training(ds, o), doctest::Contains(message.c_str()), std::invalid_argument);
+    CHECK_FALSE(fs::exists(d));
+  };
+  RunOptions o = tiny_options("");
+  o.settings.fold.select = Selection::Val;  // no validation subjects
+  refused(o, "--select val needs validation subjects");
+  o = tiny_options("");
+  o.settings.only_folds = {5};
+  refused(o, "--folds: there is no fold 5, this run has 4");
+  o = tiny_options("");
+  o.settings.protocol.split = Split::Kfold;
+  o.settings.protocol.k = 9;
+  refused(o, "k = 9");
+  o = tiny_options("");
+  o.settings.fold.optim.lr = -1;
+  refused(o, "--lr: -1 is outside");
+  o = tiny_options("");
+  o.settings.fold.epochs = 0;
+  refused(o, "--epochs: 0 is outside [1, 1e+06]");
+}
+
+TEST_CASE("the settings: declared defaults, JSON by name, the run file lists every setting once") {
+  RunSettings s;
+  CHECK(s.protocol.split == Split::Loso);
+  CHECK(s.protocol.k == 5);
+  CHECK(s.fold.epochs == 30);
+  CHECK(s.fold.batch_size == 32);
+  CHECK(s.fold.optim.optimizer == OptimizerKind::AdamW);
+  CHECK(s.fold.optim.lr == 1e-3f);
+  CHECK(s.fold.flip);
+  CHECK(s.fold.select == Selection::Last);
+  const nlohmann::ordered_json j = settings_json(s);
+  CHECK(j["split"] == "loso");
+  CHECK(j["schedule"] == "cosine");
+  CHECK(j["lr"] == 0.001);  // the float's shortest decimal, not 0.0010000000474974513
+  CHECK(j["min-lr"] == 1e-05);
+  CHECK(j.size() == 22);
+  const nlohmann::ordered_json sig = settings_json(s, Role::Result);
+  CHECK_FALSE(sig.contains("folds"));
+  CHECK_FALSE(sig.contains("report-best-test"));
+  CHECK(sig.size() == 20);
+  resolve_settings(s, false);
+  CHECK(s.protocol.val_fraction == 0.0);
+  s.fold.select = Selection::Val;
+  resolve_settings(s, false);
+  CHECK(s.protocol.val_fraction == 0.15);
+  const std::string toml = settings_toml(s, {{"cache", "\"c\""}});
+  CHECK(toml.find("cache = \"c\"\n") != std::string::npos);
+  CHECK(toml.find("select = \"val\"\n") != std::string::npos);
+  CHECK(toml.find("val-fraction = 0.15\n") != std::string::npos);
+  CHECK(toml.find("# folds = []") != std::string::npos);  // empty list: left out, shown as a comment
+  for (auto& [name, v] : j.items())
+    if (name != "folds") CHECK_MESSAGE(toml.find("\n" + name + " = ") != std::string::npos, name);
 }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
+#include <memory>
 #include <functional>
 #include <string>
 #include <vector>
@@ -135,30 +136,26 @@ int bench_batch(const std::vector<flow::synth::Case>& cases, int n, int threads,
 
 }  // namespace
 
-static int bench_flow_main(const Args& a) {
-  if (has_flag(a, "--help") || has_flag(a, "-h")) {
-    std::printf(
-        "usage: ahmsa bench flow [--threads N] [--reps 3] [--size 128] [--only NAME] [--shared DIR] [--batch N]\n"
-        "  TV-L1 (ipol and opencv presets) and Farneback on the 8 face-crop cases: ms per pair and AEE, and\n"
-        "  OpenCV's when built with it (alternating rep by rep). --only keeps methods whose name contains NAME.\n"
-        "  --batch N: TV-L1 on N pairs at once, tvl1_batch on the CPU and tvl1_batch_cuda when a GPU is usable.\n");
-    return 0;
-  }
-  int threads = option_int(a, "--threads", 0);
+struct FlowBenchArgs {
+  int threads = 0, reps = 3, size = 128, batch = 0;
+  std::string only, shared;
+};
+
+static int bench_flow_main(const FlowBenchArgs& a) {
+  int threads = a.threads;
 #ifdef _OPENMP
   if (threads <= 0) threads = omp_get_max_threads();
 #else
   threads = 1;
 #endif
-  const int reps = std::max(1, option_int(a, "--reps", 3));
-  const int size = option_int(a, "--size", 128);
-  const std::string only = option(a, "--only", "");  // e.g. "tvl1", "farneback", "tvl1 opencv"
+  const int reps = a.reps, size = a.size;
+  const std::string& only = a.only;  // e.g. "tvl1", "farneback", "tvl1 opencv"
   // shared/ sits beside the repository; `make bench` runs from the repository root.
-  std::string shared = option(a, "--shared", "");
+  std::string shared = a.shared;
   if (shared.empty()) shared = std::getenv("AHMSA_SHARED") ? std::getenv("AHMSA_SHARED") : "../shared";
   const img::Image hr = flow::synth::face_crop(shared, 0);
   const auto cases = flow::synth::face_cases(hr, size, 1.0f);
-  if (const int batch = option_int(a, "--batch", 0); batch > 0) return bench_batch(cases, batch, threads, reps, only);
+  if (a.batch > 0) return bench_batch(cases, a.batch, threads, reps, only);
   std::printf("flow bench: %zu face-crop pairs %dx%d (jesper_2.jpg), noise 1.0, %d thread(s), median of %d runs\n",
               cases.size(), size, size, threads, reps);
   std::printf("AEE columns: sub-pixel cases (interior), sub-pixel moving region (|gt| >= 0.05), global cases\n");
@@ -219,7 +216,20 @@ static int bench_flow_main(const Args& a) {
   return 0;
 }
 
-AHMSA_BENCH("flow", "TV-L1 / Farneback ms per 128x128 face pair and AEE (vs OpenCV when built with it)",
-            bench_flow_main);
+static std::function<int()> setup_bench_flow(CLI::App& app) {
+  auto a = std::make_shared<FlowBenchArgs>();
+  app.description(
+      "TV-L1 (ipol and opencv presets) and Farneback on the 8 face-crop cases: ms per pair and AEE, and OpenCV's when built with it "
+      "(alternating rep by rep). --batch N: TV-L1 on N pairs at once, tvl1_batch on the CPU and tvl1_batch_cuda when a GPU is usable.");
+  add_threads_option(app, a->threads);
+  app.add_option("--reps", a->reps, "repetitions (the median is reported)")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--size", a->size, "side of the face crops")->capture_default_str()->check(CLI::Range(16, 4096));
+  app.add_option("--only", a->only, "keep the methods whose name contains this (e.g. tvl1, farneback, 'tvl1 opencv')");
+  app.add_option("--shared", a->shared, "the shared/ data folder (default: $AHMSA_SHARED or ../shared)")->type_name("DIR");
+  app.add_option("--batch", a->batch, "TV-L1 on N pairs at once (0 = the per-pair table)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  return [a] { return bench_flow_main(*a); };
+}
+
+AHMSA_BENCH("flow", "TV-L1 / Farneback ms per 128x128 face pair and AEE (vs OpenCV when built with it)", setup_bench_flow);
 
 }  // namespace ahmsa::cli

@@ -1,8 +1,9 @@
 // `ahmsa bench model`: AHMSA-Net training steps (forward, cross-entropy, backward, AdamW) per
-// second at batch 64 and 256, and batch-1 inference latency, on the CPU.
+// second at batch 64 and 256, and batch-1 inference latency, on the CPU or (--device) the GPU.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <sstream>
 
 #include "model/ahmsa_net.h"
@@ -23,31 +24,31 @@ static double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-static int bench_model(const Args& args) {
-  if (has_flag(args, "--help")) {
-    std::printf(
-        "usage: ahmsa bench model [--batches 64,256] [--steps 10] [--threads N] [--config KEY=V;...]\n"
-        "Times training steps (forward, cross-entropy, backward, AdamW) and batch-1 inference.\n");
-    return 0;
-  }
-  if (int t = option_int(args, "--threads", 0); t > 0) set_num_threads(t);
-  int steps = option_int(args, "--steps", 10);
-  std::vector<int> batches;
-  {
-    std::stringstream ss(option(args, "--batches", "64,256"));
-    std::string b;
-    while (std::getline(ss, b, ',')) batches.push_back(std::stoi(b));
-  }
-  AhmsaConfig cfg = AhmsaConfig::parse(option(args, "--config", ""));
+struct ModelBenchArgs {
+  std::vector<int> batches = {64, 256};
+  int steps = 10, threads = 0;
+  std::string config_text;
+  DeviceChoice device = DeviceChoice::Auto;
+};
+
+static int bench_model(const ModelBenchArgs& a) {
+  const Device dev = resolve_device(a.device);
+  const char* where = device_name(dev);
+  if (a.threads > 0) set_num_threads(a.threads);
+  const int steps = a.steps;
+  const std::vector<int>& batches = a.batches;
+  AhmsaConfig cfg = AhmsaConfig::parse(a.config_text);
   Generator gen(0);
   std::printf("AHMSA-Net %s, %lld parameters, %d threads, GEMM kernel %s\n", cfg.to_string().c_str(),
               (long long)AhmsaNet(cfg, gen).num_parameters(), num_threads(), sgemm_kernel_name());
   for (int B : batches) {
     AhmsaNet net(cfg, gen);
+    net.to(dev);
     net.train();
     AdamW opt(net.parameters(), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f);
     Tensor x = Tensor::empty({B, 3, cfg.input_size, cfg.input_size});
     uniform_(x, 0.f, 1.f, gen);
+    x = x.to(dev);
     std::vector<int> y(static_cast<size_t>(B));
     for (int i = 0; i < B; ++i) y[size_t(i)] = i % int(cfg.classes);
     std::vector<double> t;
@@ -57,29 +58,43 @@ static int bench_model(const Args& args) {
       Tensor loss = cross_entropy(net.forward(x, gen), y);
       loss.backward();
       opt.step();
+      (void)loss.item();  // waits for the step (kernels on a GPU run asynchronously)
       if (s >= 2) t.push_back(now_ms() - t0);  // two warm-up steps
     }
     double ms = median(t);
-    std::printf("ahmsa cpu threads=%d train batch=%d ms=%.2f samples_per_s=%.1f\n", num_threads(), B, ms,
+    std::printf("ahmsa %s threads=%d train batch=%d ms=%.2f samples_per_s=%.1f\n", where, num_threads(), B, ms,
                 1000.0 * B / ms);
   }
   {
     AhmsaNet net(cfg, gen);
+    net.to(dev);
     net.eval();
     NoGradGuard ng;
     Tensor x = Tensor::empty({1, 3, cfg.input_size, cfg.input_size});
     uniform_(x, 0.f, 1.f, gen);
+    x = x.to(dev);
     std::vector<double> t;
     for (int s = 0; s < 50; ++s) {
       double t0 = now_ms();
-      net.forward(x);
+      (void)net.forward(x).to_vector();  // the logits back on the host: waits for the forward
       if (s >= 5) t.push_back(now_ms() - t0);
     }
-    std::printf("ahmsa cpu threads=%d infer batch=1 ms=%.3f\n", num_threads(), median(t));
+    std::printf("ahmsa %s threads=%d infer batch=1 ms=%.3f\n", where, num_threads(), median(t));
   }
   return 0;
 }
 
-AHMSA_BENCH("model", "AHMSA-Net training step and inference latency (--batches, --steps, --threads)", bench_model);
+static std::function<int()> setup_bench_model(CLI::App& app) {
+  auto a = std::make_shared<ModelBenchArgs>();
+  app.add_option("--batches", a->batches, "training batch sizes")->delimiter(',')->type_name("N,N,...")->default_str("64,256")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--steps", a->steps, "timed steps per batch size (after two warm-up steps)")->capture_default_str()->check(CLI::Range(1, 100000));
+  add_threads_option(app, a->threads);
+  add_model_config_option(app, a->config_text, "model architecture, KEY=V;... (default: the full AHMSA-Net)");
+  add_device_option(app, a->device);
+  return [a] { return bench_model(*a); };
+}
+
+AHMSA_BENCH("model", "AHMSA-Net training step and inference latency (--batches, --steps, --threads, --device)", setup_bench_model);
 
 }  // namespace ahmsa::cli

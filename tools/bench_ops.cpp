@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -213,24 +214,17 @@ double bench_sgemm(int64_t n, int threads, int reps, Generator& gen) {
   return 2.0 * double(n) * double(n) * double(n) / ms / 1e6;
 }
 
-int bench_ops(const Args& args) {
-  if (has_flag(args, "--help")) {
-    std::printf(
-        "usage: ahmsa bench ops [--threads N] [--batch 64] [--reps 10] [--sizes 512,1024,2048]\n"
-        "Times conv2d (forward, forward+backward) at AHMSA-Net's layer shapes and the sgemm, in GFLOP/s,\n"
-        "beside the machine's estimated fp32 peak.\n");
-    return 0;
-  }
-  if (int t = option_int(args, "--threads", 0); t > 0) set_num_threads(t);
+struct OpsBenchArgs {
+  int threads = 0, batch = 64, reps = 10;
+  std::vector<int64_t> sizes = {512, 1024, 2048};
+};
+
+int bench_ops(const OpsBenchArgs& a) {
+  if (a.threads > 0) set_num_threads(a.threads);
   const int threads = num_threads();
-  const int64_t batch = option_int(args, "--batch", 64);
-  const int reps = std::max(1, option_int(args, "--reps", 10));
-  std::vector<int64_t> sizes;
-  {
-    std::stringstream ss(option(args, "--sizes", "512,1024,2048"));
-    std::string s;
-    while (std::getline(ss, s, ',')) sizes.push_back(std::stoll(s));
-  }
+  const int64_t batch = a.batch;
+  const int reps = a.reps;
+  const std::vector<int64_t>& sizes = a.sizes;
   Machine m = detect_machine();
   std::printf("ahmsa bench ops: %d threads, batch %lld, median of %d reps, sgemm kernel %s\n", threads,
               (long long)batch, reps, sgemm_kernel_name());
@@ -268,8 +262,18 @@ int bench_ops(const Args& args) {
   return 0;
 }
 
+std::function<int()> setup_bench_ops(CLI::App& app) {
+  auto a = std::make_shared<OpsBenchArgs>();
+  add_threads_option(app, a->threads);
+  app.add_option("--batch", a->batch, "conv2d batch")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--reps", a->reps, "repetitions (the median is reported)")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--sizes", a->sizes, "square sgemm sizes")->delimiter(',')->type_name("N,N,...")->default_str("512,1024,2048")
+      ->check(CLI::Range(1, 65536));
+  return [a] { return bench_ops(*a); };
+}
+
 }  // namespace
 
-AHMSA_BENCH("ops", "conv2d at AHMSA-Net's shapes and sgemm in GFLOP/s vs the machine's peak", bench_ops);
+AHMSA_BENCH("ops", "conv2d at AHMSA-Net's shapes and sgemm in GFLOP/s vs the machine's peak", setup_bench_ops);
 
 }  // namespace ahmsa::cli

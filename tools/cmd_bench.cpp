@@ -1,35 +1,31 @@
 // `ahmsa bench ops|model|flow|all`: benchmarks live beside their subject (tools/bench_*.cpp)
-// and register themselves with AHMSA_BENCH.
+// and register themselves with AHMSA_BENCH, declaring their options on their own subcommand.
 #include <cstdio>
 
 #include "tools/command.h"
 
 namespace ahmsa::cli {
 
-std::vector<Bench>& bench_registry() {
-  static std::vector<Bench> benches;
-  return benches;
-}
-
 static int bench_main(const Args& args) {
-  auto& benches = bench_registry();
-  if (args.empty() || args[0] == "--help") {
-    std::printf("usage: ahmsa bench <name>|all [options]\n\nbenchmarks:\n");
-    for (auto& b : benches) std::printf("  %-8s %s\n", b.name.c_str(), b.summary.c_str());
-    return args.empty() ? 2 : 0;
+  CLI::App app{"Benchmarks; `ahmsa bench all` runs every one with its defaults.", "ahmsa bench"};
+  app.require_subcommand(1);
+  std::vector<std::pair<CLI::App*, std::function<int()>>> runs;
+  for (auto& b : bench_registry()) {
+    CLI::App* sub = app.add_subcommand(b.name, b.summary);
+    runs.emplace_back(sub, b.setup(*sub));
   }
-  Args rest(args.begin() + 1, args.end());
-  if (args[0] == "all") {
+  CLI::App* all = app.add_subcommand("all", "every benchmark above, with its defaults");
+  parse(app, args);
+  if (all->parsed()) {
     int rc = 0;
-    for (auto& b : benches) {
-      std::printf("== bench %s ==\n", b.name.c_str());
-      rc |= b.run(rest);
+    for (auto& [sub, run] : runs) {
+      std::printf("== bench %s ==\n", sub->get_name().c_str());
+      rc |= run();
     }
     return rc;
   }
-  for (auto& b : benches)
-    if (b.name == args[0]) return b.run(rest);
-  std::fprintf(stderr, "ahmsa bench: unknown benchmark '%s'\n", args[0].c_str());
+  for (auto& [sub, run] : runs)
+    if (sub->parsed()) return run();
   return 2;
 }
 

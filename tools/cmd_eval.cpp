@@ -9,6 +9,7 @@
 #include "model/ahmsa_net.h"
 #include "tensor/parallel.h"
 #include "tools/command.h"
+#include "train/data/run_folder.h"
 #include "train/data/flow_dataset.h"
 #include "train/report.h"
 #include "train/trainer.h"
@@ -17,37 +18,40 @@ namespace {
 
 using namespace ahmsa;
 
-const char* kEvalHelp =
-    "usage: ahmsa eval --model M.safetensors (--cache DIR | --flow-folder DIR --csv FILE) [options]\n"
-    "  --model FILE        checkpoint (ahmsa train writes one per fold: OUT/fold_NN/model.safetensors)\n"
-    "  --cache DIR         flow cache from `ahmsa prepare`\n"
-    "  --flow-folder DIR   pre-computed (u, v, os) PNGs, with --csv FILE (MEGC2019 composite CSV)\n"
-    "  --subjects LIST     only these subjects (comma-separated ids as in the cache, e.g. casme2/sub01); by default all\n"
-    "                      clips, including those the checkpoint was trained on: score only held-out subjects\n"
-    "  --out DIR           also write DIR/metrics.json, DIR/predictions.csv, DIR/confusion.png\n"
-    "  --batch 128         evaluation batch size\n"
-    "  --threads N         CPU threads (default: all)\n";
-
 int cmd_eval(const cli::Args& a) {
-  using cli::has_flag;
-  using cli::option;
-  using cli::option_int;
-  if (has_flag(a, "--help")) {
-    std::printf("%s", kEvalHelp);
-    return 0;
-  }
-  const std::string model_path = option(a, "--model"), cache = option(a, "--cache"), folder = option(a, "--flow-folder"),
-                    csv = option(a, "--csv"), out = option(a, "--out");
-  if (model_path.empty()) throw std::invalid_argument("--model FILE is required (ahmsa eval --help)");
-  if (cache.empty() == folder.empty()) throw std::invalid_argument("give exactly one of --cache DIR or --flow-folder DIR --csv FILE");
-  if (!folder.empty() && csv.empty()) throw std::invalid_argument("--flow-folder needs --csv FILE");
-  if (int t = option_int(a, "--threads", 0); t > 0) set_num_threads(t);
+  CLI::App app{"Scores a checkpoint on a flow cache or a pre-computed flow folder: pooled, per dataset, per class, as "
+               "`ahmsa train` does.",
+               "ahmsa eval"};
+  std::string model_path, cache, folder, csv, out;
+  std::vector<std::string> subjects;
+  int batch = 128, threads = 0;
+  cli::DeviceChoice device = cli::DeviceChoice::Auto;
+  app.add_option("--model", model_path, "checkpoint (ahmsa train writes one per fold: OUT/fold_NN/model.safetensors)")
+      ->required()
+      ->type_name("FILE");
+  app.add_option("--cache", cache, "flow cache from `ahmsa prepare`")->type_name("DIR");
+  app.add_option("--flow-folder", folder, "pre-computed (u, v, os) PNGs, with --csv FILE (MEGC2019 composite CSV)")->type_name("DIR");
+  app.add_option("--csv", csv, "with --flow-folder: the composite CSV")->type_name("FILE");
+  app.add_option("--subjects", subjects,
+                 "only these subjects (ids as in the cache, e.g. casme2/sub01); by default all clips, including those the "
+                 "checkpoint was trained on: score only held-out subjects")
+      ->delimiter(',')
+      ->type_name("LIST");
+  app.add_option("--out", out, "also write DIR/metrics.json, DIR/predictions.csv, DIR/confusion.png")->type_name("DIR");
+  app.add_option("--batch", batch, "evaluation batch size")->capture_default_str()->check(CLI::Range(1, 1000000));
+  cli::add_threads_option(app, threads);
+  cli::add_device_option(app, device);
+  cli::parse(app, a);
+  if (cache.empty() == folder.empty()) throw cli::UsageError("give exactly one of --cache DIR or --flow-folder DIR --csv FILE");
+  if (!folder.empty() && csv.empty()) throw cli::UsageError("--flow-folder needs --csv FILE");
+  const Device dev = cli::resolve_device(device);
+  cli::apply_threads(threads);
   data::FlowDataset ds = cache.empty() ? data::load_flow_folder(folder, csv) : data::load_flow_cache(cache);
   SafetensorsFile st = read_safetensors(model_path);
   AhmsaConfig cfg = AhmsaNet::config_of(st);
   Generator init(0);
   AhmsaNet net(cfg, init);
-  net.load(st);
+  net.load(st, dev);
   const int K = int(cfg.classes);
   if (int(ds.class_names.size()) != K)
     throw std::invalid_argument("model '" + model_path + "' has " + std::to_string(K) + " classes, the data " +
@@ -55,18 +59,12 @@ int cmd_eval(const cli::Args& a) {
   if (!ds.samples.empty() && ds.samples[0].size != cfg.input_size)
     throw std::invalid_argument("model '" + model_path + "' takes " + std::to_string(cfg.input_size) + " px inputs, the data is " +
                                 std::to_string(ds.samples[0].size) + " px");
-  std::set<std::string> only;
-  {
-    std::stringstream ss(option(a, "--subjects", ""));
-    std::string w;
-    while (std::getline(ss, w, ','))
-      if (!w.empty()) only.insert(w);
-  }
+  const std::set<std::string> only(subjects.begin(), subjects.end());
   std::vector<int> idx;
   for (size_t i = 0; i < ds.samples.size(); ++i)
     if (only.empty() || only.count(ds.samples[i].subject)) idx.push_back(int(i));
   if (idx.empty()) throw std::invalid_argument("no clip left to evaluate (check --subjects against the cache's subject ids)");
-  auto prob = train::predict_proba(net, ds, idx, option_int(a, "--batch", 128));
+  auto prob = train::predict_proba(net, ds, idx, batch);
   std::vector<int> pred;
   for (auto& p : prob) pred.push_back(train::argmax(p));
   train::MetricsBlock m = train::compute_metrics(ds, idx, pred, K);
@@ -81,10 +79,14 @@ int cmd_eval(const cli::Args& a) {
   if (!out.empty()) {
     namespace fs = std::filesystem;
     fs::create_directories(out);
-    std::ofstream(fs::path(out) / "metrics.json") << "{\n  \"model\": \"" << train::json_escape(model_path) << "\",\n  \"data\": \""
-                                                  << train::json_escape(ds.source) << "\",\n  \"pooled\": "
-                                                  << train::metrics_block_json(m, ds.class_names, 2) << "\n}\n";
-    std::ofstream p(fs::path(out) / "predictions.csv");
+    nlohmann::ordered_json j;
+    j["model"] = model_path;
+    j["data"] = ds.source;
+    j["clips"] = idx.size();
+    j["subjects"] = only.empty() ? nlohmann::ordered_json("all") : nlohmann::ordered_json(subjects);
+    j["pooled"] = train::metrics_block_json(m, ds.class_names);
+    data::write_file_atomic(fs::path(out) / "metrics.json", j.dump(2) + "\n");
+    std::ostringstream p;
     p << "sample,dataset,subject,clip,label,pred";
     for (auto& n : ds.class_names) p << ",p_" << n;
     p << "\n";
@@ -94,6 +96,7 @@ int cmd_eval(const cli::Args& a) {
       for (float v : prob[i]) p << "," << v;
       p << "\n";
     }
+    data::write_file_atomic(fs::path(out) / "predictions.csv", p.str());
     char title[128];
     std::snprintf(title, sizeof title, "eval: UF1 %.3f  UAR %.3f  acc %.3f", m.pooled.uf1, m.pooled.uar, m.pooled.accuracy);
     train::write_confusion_png((fs::path(out) / "confusion.png").string(), m.confusion, ds.class_names, title);

@@ -7,20 +7,13 @@
 
 namespace ahmsa::cli {
 
-static const char* kModelHelp =
-    "usage:\n"
-    "  ahmsa model summary [--config KEY=V;...]\n"
-    "      Table of layers, per-sample output shapes, parameters and forward FLOPs.\n"
-    "  ahmsa model forward --weights W.safetensors --input X.safetensors --output Y.safetensors [--config ...]\n"
-    "      Eval-mode inference: reads the N×3×S×S tensor under the key 'input', writes 'logits' (N×K).\n"
-    "      The model's config comes from the checkpoint's metadata, or its shapes for PyTorch files.\n"
-    "\n"
-    "--config keys (defaults = the spec's model): size=28 stem=32 channels=64,128,256 classes=3 dropout=0.3\n"
-    "  head_dim=32 reduction=8 kernels=3,5,7 adaptive_down=1 window_attention=1 channel_attention=1\n"
-    "  spatial_attention=1, e.g. --config 'channels=64,128;kernels=7;adaptive_down=0'\n";
+static const char* kModelConfigHelp =
+    "model architecture, KEY=V;... (defaults = the spec's model): size=28 stem=32 channels=64,128,256 classes=3 dropout=0.3 "
+    "head_dim=32 reduction=8 kernels=3,5,7 adaptive_down=1 window_attention=1 channel_attention=1 spatial_attention=1, "
+    "e.g. 'channels=64,128;kernels=7;adaptive_down=0'";
 
-static int model_summary(const Args& a) {
-  AhmsaConfig cfg = AhmsaConfig::parse(option(a, "--config", ""));
+static int model_summary(const std::string& config_text) {
+  AhmsaConfig cfg = AhmsaConfig::parse(config_text);
   Generator gen(0);
   AhmsaNet net(cfg, gen);
   std::printf("AHMSA-Net  %s\n\n", cfg.to_string().c_str());
@@ -37,38 +30,46 @@ static int model_summary(const Args& a) {
   return 0;
 }
 
-static int model_forward(const Args& a) {
-  std::string w = option(a, "--weights"), in = option(a, "--input"), out = option(a, "--output");
-  if (w.empty() || in.empty() || out.empty()) throw std::invalid_argument("forward needs --weights, --input and --output");
-  auto wf = read_safetensors(w);
-  AhmsaConfig cfg = a.end() != std::find(a.begin(), a.end(), "--config") ? AhmsaConfig::parse(option(a, "--config"))
-                                                                          : AhmsaNet::config_of(wf);
+struct ForwardArgs {
+  std::string weights, input, output, config_text;
+  DeviceChoice device = DeviceChoice::Auto;
+};
+
+static int model_forward(const ForwardArgs& f) {
+  const Device dev = resolve_device(f.device);
+  auto wf = read_safetensors(f.weights);
+  AhmsaConfig cfg = !f.config_text.empty() ? AhmsaConfig::parse(f.config_text) : AhmsaNet::config_of(wf);
   Generator gen(0);
   AhmsaNet net(cfg, gen);
-  net.load(wf);
+  net.load(wf, dev);
   net.eval();
-  auto xf = read_safetensors(in);
-  if (!xf.has("input")) throw std::invalid_argument("'" + in + "' has no tensor named 'input'");
+  auto xf = read_safetensors(f.input);
+  if (!xf.has("input")) throw std::invalid_argument("'" + f.input + "' has no tensor named 'input'");
   NoGradGuard ng;
-  Tensor logits = net.forward(xf.tensor("input"));
-  write_safetensors(out, {{"logits", logits}}, {{"ahmsa.config", cfg.to_string()}});
-  std::printf("wrote logits %s to %s\n", logits.str().c_str(), out.c_str());
+  Tensor logits = net.forward(xf.tensor("input", dev)).to(Device::CPU);
+  write_safetensors(f.output, {{"logits", logits}}, {{"ahmsa.config", cfg.to_string()}});
+  std::printf("wrote logits %s to %s\n", logits.str().c_str(), f.output.c_str());
   return 0;
 }
 
 static int model_main(const Args& a) {
-  if (a.empty() || a[0] == "--help" || a[0] == "-h") {
-    std::printf("%s", kModelHelp);
-    return a.empty() ? 2 : 0;
-  }
-  Args rest(a.begin() + 1, a.end());
-  if (has_flag(rest, "--help")) {
-    std::printf("%s", kModelHelp);
-    return 0;
-  }
-  if (a[0] == "summary") return model_summary(rest);
-  if (a[0] == "forward") return model_forward(rest);
-  throw std::invalid_argument("unknown model subcommand '" + a[0] + "' (summary, forward)");
+  CLI::App app{"AHMSA-Net: a table of layers, or eval-mode inference on a tensor file.", "ahmsa model"};
+  app.require_subcommand(1);
+  std::string summary_config;
+  CLI::App* summary = app.add_subcommand("summary", "table of layers, per-sample output shapes, parameters and forward FLOPs");
+  add_model_config_option(*summary, summary_config, kModelConfigHelp);
+  ForwardArgs f;
+  CLI::App* forward = app.add_subcommand("forward",
+                                         "eval-mode inference: reads the Nx3xSxS tensor under the key 'input', writes 'logits' (NxK); "
+                                         "the model's config comes from the checkpoint's metadata, or its shapes for PyTorch files");
+  forward->add_option("--weights", f.weights, "checkpoint")->required()->type_name("W.safetensors");
+  forward->add_option("--input", f.input, "tensor file with 'input'")->required()->type_name("X.safetensors");
+  forward->add_option("--output", f.output, "where the logits go")->required()->type_name("Y.safetensors");
+  add_model_config_option(*forward, f.config_text, "model architecture instead of the checkpoint's (KEY=V;...)");
+  add_device_option(*forward, f.device);
+  parse(app, a);
+  if (summary->parsed()) return model_summary(summary_config);
+  return model_forward(f);
 }
 
 AHMSA_COMMAND("model", "AHMSA-Net summary (layers, parameters, FLOPs) and inference on a tensor file", model_main);

@@ -19,21 +19,6 @@ namespace {
 
 using namespace ahmsa;
 
-const char* kPredictHelp =
-    "usage: ahmsa predict --model M.safetensors ONSET APEX [options]\n"
-    "       ahmsa predict --model M.safetensors --video V --onset I --apex J [options]   (needs OpenCV)\n"
-    "  --model FILE         checkpoint written by `ahmsa train` (fold_NN/model.safetensors) or a PyTorch export\n"
-    "  ONSET APEX           onset and apex frames (any image format stb reads)\n"
-    "  --video FILE         a video; --onset I --apex J are 0-based frame indices\n"
-    "  --crop detect|none   face crop: OpenCV Haar cascade on the onset frame (default when available), or the whole\n"
-    "                       frame (default without OpenCV; right for already-cropped faces)\n"
-    "  --cascade FILE       cascade for --crop detect (default: shared/data/cascades/haarcascade_frontalface_default.xml)\n"
-    "  --margin 0.1         box growth per side for --crop detect\n"
-    "  --crop-size 128      side the flow is computed at (use the value the training cache was prepared with)\n"
-    "  --method tvl1        tvl1 (IPOL preset) | farneback (OpenCV defaults): as the training cache\n"
-    "  --viz FILE.png       write the onset and apex crops, the flow (colour wheel) and the u, v, os input channels\n"
-    "  --threads N          CPU threads (default: all)\n";
-
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> v;
   std::stringstream ss(s);
@@ -52,33 +37,55 @@ img::Image channel_tile(const img::Image& uvos, int c) {
 }
 
 int cmd_predict(const cli::Args& a) {
-  using cli::has_flag;
-  using cli::option;
-  using cli::option_double;
-  using cli::option_int;
-  using cli::option_u64;
-  if (has_flag(a, "--help")) {
-    std::printf("%s", kPredictHelp);
-    return 0;
-  }
-  const std::string model_path = option(a, "--model");
-  if (model_path.empty()) throw std::invalid_argument("--model FILE is required (ahmsa predict --help)");
-  if (int t = option_int(a, "--threads", 0); t > 0) set_num_threads(t);
-  const cli::Args pos = cli::positionals(a, {"--model", "--video", "--onset", "--apex", "--crop", "--cascade", "--margin",
-                                             "--crop-size", "--method", "--viz", "--threads"});
+  CLI::App app{"Class probabilities of one onset/apex pair (two images, or two frames of a video) through the same\n"
+               "preprocessing as `ahmsa prepare` (face crop, flow, optical strain, 8-bit (u, v, os) image) and a checkpoint.",
+               "ahmsa predict"};
+  std::string model_path, video, cascade_arg, method = "tvl1", viz;
+  std::vector<std::string> frames;
+  int onset_index = -1, apex_index = -1, crop_size = 128, threads = 0;
+  float margin = 0.1f;
+  enum class Crop { Auto, Detect, None } crop = Crop::Auto;
+  cli::DeviceChoice device = cli::DeviceChoice::Auto;
+  app.add_option("--model", model_path, "checkpoint written by `ahmsa train` (fold_NN/model.safetensors) or a PyTorch export")
+      ->required()
+      ->type_name("FILE");
+  app.add_option("frames", frames, "ONSET APEX: onset and apex frames (any image format stb reads)")->expected(2)->type_name("ONSET APEX");
+  app.add_option("--video", video, "a video (needs OpenCV); --onset I --apex J are 0-based frame indices")->type_name("FILE");
+  app.add_option("--onset", onset_index, "onset frame index in --video")->check(CLI::NonNegativeNumber);
+  app.add_option("--apex", apex_index, "apex frame index in --video")->check(CLI::NonNegativeNumber);
+  cli::add_choice(app, "--crop", crop, cli::Choices<Crop>{{"auto", Crop::Auto}, {"detect", Crop::Detect}, {"none", Crop::None}},
+                  "face crop: OpenCV Haar cascade on the onset frame, or the whole frame (right for face crops); auto: detect "
+                  "when this build has OpenCV and a cascade");
+  app.add_option("--cascade", cascade_arg, "cascade for --crop detect (default: shared/data/cascades/haarcascade_frontalface_default.xml)")
+      ->type_name("FILE");
+  app.add_option("--margin", margin, "box growth per side for --crop detect")->capture_default_str()->check(CLI::Range(0.0, 2.0));
+  app.add_option("--crop-size", crop_size, "side the flow is computed at (the value the training cache was prepared with)")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 8192));
+  app.add_option("--method", method, "flow method, as the training cache: tvl1 (IPOL preset) or farneback (OpenCV defaults)")
+      ->capture_default_str()
+      ->check(cli::one_of({"tvl1", "farneback"}))
+      ->type_name("tvl1|farneback");
+  app.add_option("--viz", viz, "write the onset and apex crops, the flow (colour wheel) and the u, v, os input channels")->type_name("FILE.png");
+  cli::add_threads_option(app, threads);
+  cli::add_device_option(app, device);
+  cli::parse(app, a);
+  if (!video.empty() && !frames.empty()) throw cli::UsageError("give ONSET APEX images or --video V --onset I --apex J, not both");
+  if (video.empty() && frames.empty()) throw cli::UsageError("give ONSET and APEX images (or --video V --onset I --apex J)");
+  if (!video.empty() && (onset_index < 0 || apex_index < 0)) throw cli::UsageError("--video needs --onset I and --apex J (0-based frame indices)");
+  if (video.empty() && (onset_index >= 0 || apex_index >= 0)) throw cli::UsageError("--onset / --apex are frame indices of --video");
+  const Device dev = cli::resolve_device(device);
+  cli::apply_threads(threads);
   img::Image onset, apex;
   std::string what;
-  if (const std::string video = option(a, "--video"); !video.empty()) {
-    const std::string i = option(a, "--onset"), j = option(a, "--apex");
-    if (i.empty() || j.empty()) throw std::invalid_argument("--video needs --onset I and --apex J (0-based frame indices)");
-    onset = train::read_video_frame(video, std::stoi(i));
-    apex = train::read_video_frame(video, std::stoi(j));
-    what = video + " frames " + i + " -> " + j;
+  if (!video.empty()) {
+    onset = train::read_video_frame(video, onset_index);
+    apex = train::read_video_frame(video, apex_index);
+    what = video + " frames " + std::to_string(onset_index) + " -> " + std::to_string(apex_index);
   } else {
-    if (pos.size() != 2) throw std::invalid_argument("give ONSET and APEX images (or --video V --onset I --apex J)");
-    onset = img::load(pos[0]);
-    apex = img::load(pos[1]);
-    what = pos[0] + " -> " + pos[1];
+    onset = img::load(frames[0]);
+    apex = img::load(frames[1]);
+    what = frames[0] + " -> " + frames[1];
   }
   onset = img::to_grey(onset), apex = img::to_grey(apex);
   if (onset.width != apex.width || onset.height != apex.height)
@@ -86,40 +93,34 @@ int cmd_predict(const cli::Args& a) {
                                 std::to_string(apex.width) + "x" + std::to_string(apex.height));
 
   // Face crop, as `ahmsa prepare` does it: one box from the onset frame, used for both frames.
-  const int crop_size = option_int(a, "--crop-size", 128);
-  std::string crop = option(a, "--crop", "");
-  std::string cascade = data::find_cascade(option(a, "--cascade"));
-  if (crop.empty()) crop = data::have_face_detector() && !cascade.empty() ? "detect" : "none";
+  const std::string cascade = data::find_cascade(cascade_arg);
+  if (crop == Crop::Auto) crop = data::have_face_detector() && !cascade.empty() ? Crop::Detect : Crop::None;
   img::Image a0, a1;
-  if (crop == "detect") {
+  if (crop == Crop::Detect) {
     if (!data::have_face_detector()) throw std::runtime_error("--crop detect needs OpenCV; use --crop none for face crops");
     if (cascade.empty()) throw std::runtime_error("no face cascade found; give --cascade FILE or use --crop none");
     data::FaceBox face = data::detect_face(onset, cascade);
     if (face.empty()) throw std::runtime_error("no face found on the onset frame (" + what + "); use --crop none if it is a face crop");
-    data::FaceBox box = data::square_box(face, option_double(a, "--margin", 0.1), onset.width, onset.height);
+    data::FaceBox box = data::square_box(face, margin, onset.width, onset.height);
     a0 = data::crop_face(onset, box, crop_size), a1 = data::crop_face(apex, box, crop_size);
     std::fprintf(stderr, "face: %dx%d at (%d, %d)\n", box.w, box.h, box.x, box.y);
-  } else if (crop == "none") {
+  } else {
     auto fit = [&](const img::Image& im) {
       if (im.width == crop_size && im.height == crop_size) return im;
       return im.width > crop_size ? img::resize_area(im, crop_size, crop_size) : img::resize_bilinear(im, crop_size, crop_size);
     };
     a0 = fit(onset), a1 = fit(apex);
-  } else {
-    throw std::invalid_argument("--crop: detect or none");
   }
 
   SafetensorsFile st = read_safetensors(model_path);
   AhmsaConfig cfg = AhmsaNet::config_of(st);
   Generator init(0);
   AhmsaNet net(cfg, init);
-  net.load(st);
+  net.load(st, dev);
   net.eval();
 
   flow::FlowOptions fo;
-  const std::string method = option(a, "--method", "tvl1");
   if (method == "farneback") fo.method = flow::Method::Farneback;
-  else if (method != "tvl1") throw std::invalid_argument("--method: tvl1 or farneback");
   flow::FlowField f = flow::compute_flow(a0, a1, fo);
   std::vector<float> os = flow::optical_strain(f, flow::StrainScheme::Central);
   const int S = int(cfg.input_size);
@@ -132,7 +133,7 @@ int cmd_predict(const cli::Args& a) {
   std::vector<float> p;
   {
     NoGradGuard ng;
-    p = softmax(net.forward(x), 1).to_vector();
+    p = softmax(net.forward(x.to(dev)), 1).to_vector();
   }
   std::vector<std::string> names;
   if (auto it = st.metadata.find("class_names"); it != st.metadata.end()) names = split_list(it->second);
@@ -146,7 +147,7 @@ int cmd_predict(const cli::Args& a) {
   for (size_t k = 0; k < p.size(); ++k) std::printf("  %-12s %.4f%s\n", names[k].c_str(), p[k], k == best ? "  <-" : "");
   std::printf("prediction: %s\n", names[best].c_str());
 
-  if (const std::string viz = option(a, "--viz"); !viz.empty()) {
+  if (!viz.empty()) {
     auto rgb = [](const img::Image& g) {
       img::Image o(g.width, g.height, 3);
       for (size_t i = 0; i < g.data.size(); ++i)

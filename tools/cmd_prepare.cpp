@@ -5,54 +5,112 @@
 
 #include "tools/command.h"
 #include "train/data/prepare.h"
+#include "train/data/run_folder.h"
 
 namespace {
 
 using namespace ahmsa;
 
+enum class Dataset { Casme2, Samm, Smic, Casme3, Composite };
+enum class Crop { Auto, None, Detect, Boxes };
+
 int cmd_prepare(const cli::Args& a) {
-  using cli::option;
-  using cli::option_double;
-  using cli::option_int;
-  using cli::option_u64;
-  if (cli::has_flag(a, "--help")) {
-    std::printf(
-        "usage: ahmsa prepare --dataset casme2|samm|smic|casme3|composite --root DIR [--annotations FILE] --out CACHE\n"
-        "         [--protocol composite3|casme2-5|casme3-3|casme3-4|casme3-7]\n"
-        "         [--composite-csv FILE --casme2-root DIR --casme2-annotations FILE --samm-root DIR\n"
-        "          --samm-annotations FILE --smic-root DIR]            (for --dataset composite)\n"
-        "         [--method tvl1|farneback] [--preset ipol|opencv] [--interp bspline|bicubic] [--size 28]\n"
-        "         [--crop-size 128]\n"
-        "         [--crop none|detect|boxes] [--cascade FILE] [--boxes FILE] [--margin 0.1]\n"
-        "         [--threads N] [--limit N] [--raw] [--quiet] [--verbose]\n"
-        "Annotations: the official .xlsx sheets or CSV exports. --crop defaults to 'detect' when this build has\n"
-        "OpenCV and the frames are not a cropped release or a synthetic corpus, to 'boxes' with --boxes, else 'none'.\n"
-        "Re-running with the same --out skips finished clips.\n");
+  CLI::App app{"Face crop + onset->apex optical flow + optical strain into a resumable flow cache.\n"
+               "Annotations: the official .xlsx sheets or CSV exports. --crop auto picks 'detect' when this build has\n"
+               "OpenCV and the frames are not a cropped release or a synthetic corpus, 'boxes' with --boxes, else 'none'.\n"
+               "Re-running with the same --out skips finished clips; SIGINT/SIGTERM stop between clips (exit 130/143).",
+               "ahmsa prepare"};
+  Dataset dataset = Dataset::Casme2;
+  std::string root, ann, protocol, method = "tvl1", preset, interp = "bspline";
+  data::CompositeSources src;
+  data::PrepareOptions o;
+  Crop crop = Crop::Auto;
+  bool quiet = false, verbose = false;
+  std::string write_config;
+  app.set_config("--config", "", "run file (TOML or INI, as --write-config writes it); options also given on the command line win")
+      ->type_name("FILE");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  cli::add_choice(app, "--dataset", dataset,
+                  cli::Choices<Dataset>{{"casme2", Dataset::Casme2}, {"samm", Dataset::Samm}, {"smic", Dataset::Smic},
+                                        {"casme3", Dataset::Casme3}, {"composite", Dataset::Composite}},
+                  "the dataset's layout")
+      ->required();
+  app.add_option("--root", root, "the dataset's folder as distributed")->type_name("DIR");
+  app.add_option("--annotations", ann, "coding sheet (.xlsx or CSV)")->type_name("FILE");
+  app.add_option("--out", o.out_dir, "the flow cache folder")->required()->type_name("CACHE");
+  app.add_option("--protocol", protocol, "class protocol (default composite3; casme3-3 for casme3)")
+      ->check(cli::one_of({"composite3", "casme2-5", "casme3-3", "casme3-4", "casme3-7"}))
+      ->type_name("composite3|casme2-5|casme3-3|casme3-4|casme3-7");
+  app.add_option("--composite-csv", src.composite_csv, "--dataset composite: the MEGC2019 composite CSV")->group("composite")->type_name("FILE");
+  app.add_option("--casme2-root", src.casme2_root, "CASME II folder")->group("composite")->type_name("DIR");
+  app.add_option("--casme2-annotations", src.casme2_annotations, "CASME II coding sheet")->group("composite")->type_name("FILE");
+  app.add_option("--samm-root", src.samm_root, "SAMM folder")->group("composite")->type_name("DIR");
+  app.add_option("--samm-annotations", src.samm_annotations, "SAMM coding sheet")->group("composite")->type_name("FILE");
+  app.add_option("--smic-root", src.smic_root, "SMIC-HS folder")->group("composite")->type_name("DIR");
+  app.add_option("--method", method, "optical flow method")->capture_default_str()->check(cli::one_of({"tvl1", "farneback"}))->type_name("tvl1|farneback");
+  app.add_option("--preset", preset, "flow preset: ipol|opencv for tvl1 (default ipol), opencv|sample for farneback (default opencv)")
+      ->check(cli::one_of({"ipol", "opencv", "sample"}))
+      ->type_name("NAME");
+  app.add_option("--interp", interp, "how TV-L1 samples the apex frame at each warp (bicubic: caches made before B-spline warping)")
+      ->capture_default_str()
+      ->check(cli::one_of({"bspline", "bicubic"}))
+      ->type_name("bspline|bicubic");
+  app.add_option("--size", o.size, "side of the (u, v, os) image")->capture_default_str()->check(CLI::Range(4, 4096));
+  app.add_option("--crop-size", o.crop_size, "side of the face crop the flow is computed at")->capture_default_str()->check(CLI::Range(16, 8192));
+  cli::add_choice(app, "--crop", crop,
+                  cli::Choices<Crop>{{"auto", Crop::Auto}, {"none", Crop::None}, {"detect", Crop::Detect}, {"boxes", Crop::Boxes}},
+                  "face crop");
+  app.add_option("--cascade", o.cascade, "Haar cascade for --crop detect")->type_name("FILE");
+  app.add_option("--boxes", o.boxes_file, "one face box per subject (subject,x,y,w,h)")->type_name("FILE");
+  app.add_option("--margin", o.margin, "box growth per side for detect/boxes")->capture_default_str()->check(CLI::Range(0.0, 2.0));
+  cli::add_threads_option(app, o.threads);
+  app.add_option("--limit", o.limit, "only the first N clips (0 = all)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_flag("--raw", o.write_raw, "also write <clip>.f32: the un-normalised (u, v, os) as float32");
+  app.add_flag("--quiet", quiet, "no progress bar");
+  app.add_flag("--verbose", verbose, "print every warning of the reader");
+  app.add_option("--write-config", write_config, "write the options given to a run file (TOML) and exit")
+      ->type_name("FILE")
+      ->configurable(false);
+  cli::parse(app, a);
+  if (!write_config.empty()) {  // the options given (CLI11 writes them as parsed), nothing else
+    data::write_file_atomic(write_config, "# ahmsa prepare run file: `ahmsa prepare --config FILE` repeats it\n" + app.config_to_str(false, true));
+    std::printf("prepare: wrote the run file %s; run it with: ahmsa prepare --config %s\n", write_config.c_str(), write_config.c_str());
     return 0;
   }
-  std::string dataset = option(a, "--dataset");
-  std::string root = option(a, "--root"), ann = option(a, "--annotations");
-  data::PrepareOptions o;
-  o.out_dir = option(a, "--out");
-  if (dataset.empty() || o.out_dir.empty()) throw std::invalid_argument("--dataset and --out are required (ahmsa prepare --help)");
-  data::Protocol proto = data::parse_protocol(option(a, "--protocol", dataset == "casme3" ? "casme3-3" : "composite3"));
+
+  // Checks across options, before any file is read or written.
+  if (preset.empty()) preset = method == "tvl1" ? "ipol" : "opencv";
+  if (method == "tvl1" && preset == "sample") throw cli::UsageError("--preset for tvl1: ipol or opencv, got 'sample'");
+  if (method == "farneback" && preset == "ipol") throw cli::UsageError("--preset for farneback: opencv or sample, got 'ipol'");
+  if (dataset == Dataset::Composite && src.composite_csv.empty()) throw cli::UsageError("--dataset composite needs --composite-csv FILE");
+  if (dataset != Dataset::Composite && root.empty()) throw cli::UsageError("--root DIR is required (ahmsa prepare --help)");
+  if (crop == Crop::Boxes && o.boxes_file.empty()) throw cli::UsageError("--crop boxes needs --boxes FILE");
+  if (protocol.empty()) protocol = dataset == Dataset::Casme3 ? "casme3-3" : "composite3";
+  if (method == "tvl1") {
+    o.flow.method = flow::Method::TVL1;
+    o.flow.tvl1 = preset == "ipol" ? flow::TVL1Params::ipol() : flow::TVL1Params::opencv();
+    o.flow.tvl1.interpolation = flow::TVL1Params::interpolation_from_name(interp);
+  } else {
+    o.flow.method = flow::Method::Farneback;
+    o.flow.farneback = preset == "opencv" ? flow::FarnebackParams::opencv_defaults() : flow::FarnebackParams::opencv_sample();
+  }
+  o.flow_preset = preset;
+  o.progress = !quiet;
+
+  data::Protocol proto = data::parse_protocol(protocol);
   data::SampleList list;
-  if (dataset == "casme2") list = data::read_casme2(root, ann, proto);
-  else if (dataset == "samm") list = data::read_samm(root, ann, proto);
-  else if (dataset == "smic") list = data::read_smic(root, proto);
-  else if (dataset == "casme3") list = data::read_casme3(root, ann, proto);
-  else if (dataset == "composite") {
-    data::CompositeSources src;
-    src.composite_csv = option(a, "--composite-csv");
-    src.casme2_root = option(a, "--casme2-root"), src.casme2_annotations = option(a, "--casme2-annotations");
-    src.samm_root = option(a, "--samm-root"), src.samm_annotations = option(a, "--samm-annotations");
-    src.smic_root = option(a, "--smic-root");
-    if (src.composite_csv.empty()) throw std::invalid_argument("--dataset composite needs --composite-csv FILE");
-    list = data::read_composite(src);
-    proto = data::Protocol::Composite3;
-  } else throw std::invalid_argument("unknown --dataset '" + dataset + "' (casme2, samm, smic, casme3, composite)");
-  bool quiet = cli::has_flag(a, "--quiet"), verbose = cli::has_flag(a, "--verbose");
-  std::fprintf(stderr, "%s: %zu clips usable; %s", dataset.c_str(), list.samples.size(), list.report.summary().c_str());
+  const char* dataset_name = "";
+  switch (dataset) {
+    case Dataset::Casme2: list = data::read_casme2(root, ann, proto), dataset_name = "casme2"; break;
+    case Dataset::Samm: list = data::read_samm(root, ann, proto), dataset_name = "samm"; break;
+    case Dataset::Smic: list = data::read_smic(root, proto), dataset_name = "smic"; break;
+    case Dataset::Casme3: list = data::read_casme3(root, ann, proto), dataset_name = "casme3"; break;
+    case Dataset::Composite:
+      list = data::read_composite(src), dataset_name = "composite";
+      proto = data::Protocol::Composite3;
+      break;
+  }
+  std::fprintf(stderr, "%s: %zu clips usable; %s", dataset_name, list.samples.size(), list.report.summary().c_str());
   size_t shown = 0;
   for (auto& w : list.report.warnings)
     if (verbose || shown++ < 20) std::fprintf(stderr, "warning: %s\n", w.c_str());
@@ -60,45 +118,21 @@ int cmd_prepare(const cli::Args& a) {
     std::fprintf(stderr, "... %zu more warnings (--verbose shows all)\n", list.report.warnings.size() - 20);
   if (list.samples.empty()) throw std::runtime_error("no usable clips: nothing to prepare");
 
-  std::string method = option(a, "--method", "tvl1"), preset = option(a, "--preset", method == "tvl1" ? "ipol" : "opencv");
-  if (method == "tvl1") {
-    o.flow.method = flow::Method::TVL1;
-    if (preset == "ipol") o.flow.tvl1 = flow::TVL1Params::ipol();
-    else if (preset == "opencv") o.flow.tvl1 = flow::TVL1Params::opencv();
-    else throw std::invalid_argument("--preset for tvl1: ipol or opencv");
-    // How TV-L1 samples the second frame at each warp (docs/FLOW.md); bicubic reproduces caches made
-    // before B-spline warping became the default.
-    o.flow.tvl1.interpolation = flow::TVL1Params::interpolation_from_name(option(a, "--interp", "bspline"));
-  } else if (method == "farneback") {
-    o.flow.method = flow::Method::Farneback;
-    if (preset == "opencv") o.flow.farneback = flow::FarnebackParams::opencv_defaults();
-    else if (preset == "sample") o.flow.farneback = flow::FarnebackParams::opencv_sample();
-    else throw std::invalid_argument("--preset for farneback: opencv or sample");
-  } else throw std::invalid_argument("--method: tvl1 or farneback");
-  o.flow_preset = preset;
-  o.size = option_int(a, "--size", 28);
-  o.crop_size = option_int(a, "--crop-size", 128);
-  o.margin = option_double(a, "--margin", 0.1);
-  o.threads = option_int(a, "--threads", 0);
-  o.limit = option_int(a, "--limit", 0);
-  o.write_raw = cli::has_flag(a, "--raw");
-  o.progress = !quiet;
-  o.cascade = option(a, "--cascade");
-  o.boxes_file = option(a, "--boxes");
-  std::string crop = option(a, "--crop", "");
-  if (crop.empty()) {
-    // Cropped releases (reg_img*) and synthetic corpora are face crops already.
-    // ... and so is a corpus written by `ahmsa synth` (it leaves synth_parameters.json in its root).
-    bool cropped = list.samples[0].onset_path.find("reg_img") != std::string::npos ||
-                   list.samples[0].onset_path.find("/Cropped/") != std::string::npos ||
-                   (!root.empty() && std::ifstream(root + "/synth_parameters.json").good());
-    crop = !o.boxes_file.empty() ? "boxes" : (!cropped && data::have_face_detector() && !o.cascade.empty()) ? "detect" : "none";
-    if (crop == "none" && !cropped && data::have_face_detector() && !data::find_cascade().empty()) crop = "detect";
+  if (crop == Crop::Auto) {
+    // Cropped releases (reg_img*) and synthetic corpora are face crops already ... and so is a corpus
+    // written by `ahmsa synth` (it leaves synth_parameters.json in its root).
+    const bool cropped = list.samples[0].onset_path.find("reg_img") != std::string::npos ||
+                         list.samples[0].onset_path.find("/Cropped/") != std::string::npos ||
+                         (!root.empty() && std::ifstream(root + "/synth_parameters.json").good());
+    crop = !o.boxes_file.empty() ? Crop::Boxes
+           : (!cropped && data::have_face_detector() && (!o.cascade.empty() || !data::find_cascade().empty())) ? Crop::Detect
+                                                                                                              : Crop::None;
   }
-  o.crop = crop == "none" ? data::CropMode::None : crop == "detect" ? data::CropMode::Detect : crop == "boxes" ? data::CropMode::Boxes
-                                                                                                              : throw std::invalid_argument("--crop: none, detect or boxes");
-  o.source_description = "dataset=" + dataset + " root=" + root + " annotations=" + ann + " protocol=" + data::protocol_name(proto);
-  std::fprintf(stderr, "flow: %s; crop: %s; size %d\n", o.flow.describe().c_str(), crop.c_str(), o.size);
+  o.crop = crop == Crop::None ? data::CropMode::None : crop == Crop::Detect ? data::CropMode::Detect : data::CropMode::Boxes;
+  const char* crop_name = crop == Crop::None ? "none" : crop == Crop::Detect ? "detect" : "boxes";
+  o.source_description = std::string("dataset=") + dataset_name + " root=" + root + " annotations=" + ann + " protocol=" +
+                         data::protocol_name(proto);
+  std::fprintf(stderr, "flow: %s; crop: %s; size %d\n", o.flow.describe().c_str(), crop_name, o.size);
   auto rep = data::prepare_flow_cache(list, o);
   std::printf("prepare: %d clips: %d computed, %d already in the cache, %d failed, in %.1f s\n", rep.total, rep.computed,
               rep.already_done, rep.failed, rep.seconds);

@@ -1,6 +1,5 @@
 // `ahmsa synth`: writes the synthetic corpus (CASME II layout + CSV coding sheet). See docs/DATA.md.
 #include <cstdio>
-#include <sstream>
 
 #include "tools/command.h"
 #include "train/data/synth.h"
@@ -8,52 +7,43 @@
 namespace {
 
 int cmd_synth(const ahmsa::cli::Args& a) {
-  using ahmsa::cli::option;
-  using ahmsa::cli::option_double;
-  using ahmsa::cli::option_int;
-  using ahmsa::cli::option_u64;
-  if (ahmsa::cli::has_flag(a, "--help")) {
-    std::printf(
-        "usage: ahmsa synth --out DIR [--subjects 20] [--clips-per-class 3] [--balance 1,1,1] [--seed 1]\n"
-        "                   [--amplitude 1.0] [--distractors 1.0] [--size 128] [--frames 10,30]\n"
-        "                   [--format jpg|png] [--faces DIR] [--threads N]\n"
-        "Writes DIR/sub01/EP01_01/img{N}.jpg in the CASME II raw layout, DIR/CASME2-coding-synthetic.csv\n"
-        "(read it with: ahmsa prepare --dataset casme2 --root DIR --annotations DIR/CASME2-coding-synthetic.csv),\n"
-        "DIR/synth_landmarks.csv and DIR/synth_parameters.json. Classes: negative (disgust/repression),\n"
-        "positive (happiness), surprise; --balance weighs them in that order. Deterministic for a seed.\n");
-    return 0;
-  }
-  ahmsa::data::SynthOptions o;
-  o.out_dir = option(a, "--out");
-  if (o.out_dir.empty()) throw std::invalid_argument("--out DIR is required (ahmsa synth --help)");
-  o.faces_dir = option(a, "--faces");
-  o.subjects = option_int(a, "--subjects", 20);
-  o.clips_per_class = option_int(a, "--clips-per-class", 3);
-  o.seed = option_u64(a, "--seed", 1);
-  o.amplitude = option_double(a, "--amplitude", 1.0);
-  o.distractors = option_double(a, "--distractors", 1.0);
-  o.size = option_int(a, "--size", 128);
-  o.format = option(a, "--format", "jpg");
-  o.threads = option_int(a, "--threads", 0);
-  {
-    std::stringstream ss(option(a, "--balance", "1,1,1"));
-    std::string w;
-    o.balance.clear();
-    while (std::getline(ss, w, ',')) o.balance.push_back(std::stof(w));
-  }
-  {
-    std::string fr = option(a, "--frames", "10,30");
-    auto comma = fr.find(',');
-    if (comma == std::string::npos) throw std::invalid_argument("--frames needs MIN,MAX");
-    o.min_frames = std::stoi(fr.substr(0, comma)), o.max_frames = std::stoi(fr.substr(comma + 1));
-  }
-  auto rep = ahmsa::data::synthesize_corpus(o);
+  using namespace ahmsa;
+  CLI::App app{"Writes DIR/sub01/EP01_01/img{N}.jpg in the CASME II raw layout, DIR/CASME2-coding-synthetic.csv\n"
+               "(read it with: ahmsa prepare --dataset casme2 --root DIR --annotations DIR/CASME2-coding-synthetic.csv),\n"
+               "DIR/synth_landmarks.csv and DIR/synth_parameters.json. Classes: negative (disgust/repression),\n"
+               "positive (happiness), surprise; --balance weighs them in that order. Deterministic for a seed.",
+               "ahmsa synth"};
+  data::SynthOptions o;
+  std::vector<int> frames = {o.min_frames, o.max_frames};
+  app.add_option("--out", o.out_dir, "output folder")->required()->type_name("DIR");
+  app.add_option("--subjects", o.subjects, "subjects")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--clips-per-class", o.clips_per_class, "clips per class and subject")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--balance", o.balance, "class weights negative,positive,surprise")
+      ->delimiter(',')
+      ->expected(3)
+      ->type_name("W,W,W")
+      ->default_str("1,1,1")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", o.seed, "corpus seed")->capture_default_str();
+  app.add_option("--amplitude", o.amplitude, "expression amplitude")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--distractors", o.distractors, "head motion / blink distractors")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--size", o.size, "frame side in pixels")->capture_default_str()->check(CLI::Range(64, 4096));
+  app.add_option("--frames", frames, "clip length range")->delimiter(',')->expected(2)->type_name("MIN,MAX")->default_str("10,30")
+      ->check(CLI::Range(2, 100000));
+  app.add_option("--format", o.format, "frame format")->capture_default_str()->check(cli::one_of({"jpg", "png"}))->type_name("jpg|png");
+  app.add_option("--faces", o.faces_dir, "folder of face photographs (default: shared/data/faces)")->type_name("DIR");
+  cli::add_threads_option(app, o.threads);
+  cli::parse(app, a);
+  o.min_frames = frames[0], o.max_frames = frames[1];
+  if (o.min_frames > o.max_frames) throw cli::UsageError("--frames MIN,MAX: MIN " + std::to_string(o.min_frames) + " > MAX " +
+                                                         std::to_string(o.max_frames));
+  auto rep = data::synthesize_corpus(o);
   int per_class[3] = {0, 0, 0};
   for (auto& c : rep.clips) per_class[c.cls]++;
-  std::printf("synth: %d subjects, %zu clips (negative %d, positive %d, surprise %d) in %.1f s\n", o.subjects,
-              rep.clips.size(), per_class[0], per_class[1], per_class[2], rep.seconds);
-  std::printf("  frames:      %s/subNN/EPxx_yy/img{N}.%s\n  coding sheet: %s\n  landmarks:   %s\n", o.out_dir.c_str(),
-              o.format.c_str(), rep.coding_csv.c_str(), rep.landmarks_csv.c_str());
+  std::printf("synth: %d subjects, %zu clips (negative %d, positive %d, surprise %d) in %.1f s\n", o.subjects, rep.clips.size(),
+              per_class[0], per_class[1], per_class[2], rep.seconds);
+  std::printf("  frames:      %s/subNN/EPxx_yy/img{N}.%s\n  coding sheet: %s\n  landmarks:   %s\n", o.out_dir.c_str(), o.format.c_str(),
+              rep.coding_csv.c_str(), rep.landmarks_csv.c_str());
   return 0;
 }
 

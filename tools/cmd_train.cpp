@@ -1,131 +1,144 @@
 // `ahmsa train`: subject-independent evaluation of AHMSA-Net on a flow cache (LOSO by default), with a
 // resumable output folder and a report. Protocol, defaults and outputs: docs/TRAINING.md.
+//
+// The training settings are not declared here: each is bound to its option by walking the one
+// declaration in train/settings.h (BindSettings below); this file adds the input and invocation
+// options (data, --out, --threads, --device, --quiet, the run files).
 #include <cstdio>
-#include <sstream>
-#include <thread>
+#include <deque>
+#include <type_traits>
 
 #include "tensor/parallel.h"
 #include "tools/command.h"
 #include "train/data/flow_dataset.h"
+#include "train/data/run_folder.h"
 #include "train/loso.h"
 
 namespace {
 
 using namespace ahmsa;
 
-const char* kTrainHelp =
-    "usage: ahmsa train (--cache DIR | --flow-folder DIR --csv FILE) --out DIR [options]\n"
-    "input:\n"
-    "  --cache DIR            flow cache written by `ahmsa prepare`\n"
-    "  --flow-folder DIR      pre-computed (u, v, os) 28x28 PNGs (flat or <subject>/{u_train,u_test}/<label>/)\n"
-    "  --csv FILE             with --flow-folder: the MEGC2019 composite CSV (db,subject,clip,label)\n"
-    "  --out DIR              output folder (required); rerunning with the same settings resumes it\n"
-    "protocol:\n"
-    "  --split loso|kfold|split  leave-one-subject-out, k folds of subjects, or one train/test split (default loso)\n"
-    "  --k 5                  folds for --split kfold\n"
-    "  --test-fraction 0.2    held-out share of subjects for --split split\n"
-    "  --folds LIST           train only these folds now (1-based, e.g. 1,2,5); the report is written once all are done\n"
-    "  --seed 1               run seed: initialisation, order, augmentation, subject draws (fold seeds derive from it)\n"
-    "model selection:\n"
-    "  --select last|val      last epoch of the fixed budget (default, clean) or best validation UF1\n"
-    "  --val-fraction 0       share of each fold's training subjects held out for validation (0 = none;\n"
-    "                         --select val sets 0.15 when not given)\n"
-    "  --patience 0           with --select val: stop after N epochs without improvement (0 = whole budget)\n"
-    "  --report-best-test     also report the test-selected score (best epoch on the test subject), labelled\n"
-    "                         TEST-SELECTED: optimistic, not a valid estimate\n"
-    "optimisation:\n"
-    "  --epochs 30            epochs per fold\n"
-    "  --batch 32             batch size\n"
-    "  --optimizer adamw      adamw | adam | sgd (momentum 0.9)\n"
-    "  --lr 0.001             peak learning rate\n"
-    "  --weight-decay 0.05    decoupled for AdamW, L2 otherwise\n"
-    "  --schedule cosine      cosine (linear warm-up then cosine) | constant | onecycle\n"
-    "  --warmup 2             warm-up epochs (cosine)\n"
-    "  --min-lr 1e-5          final learning rate (cosine)\n"
-    "  --balanced-loss        class weights N / (K n_c) over the training fold\n"
-    "  --balanced-sampling    draw batches class-uniformly (with replacement)\n"
-    "  --label-smoothing 0    label smoothing epsilon\n"
-    "  --no-flip              no horizontal-flip augmentation (flip mirrors x and maps u -> 1 - u)\n"
-    "  --config KEY=V;...     model config (keys as in AhmsaConfig::to_string: size, stem, channels, dropout, ...;\n"
-    "                         default: the full AHMSA-Net, stem=32;channels=64,128,256)\n"
-    "other:\n"
-    "  --threads N            CPU threads (default: all cores)\n"
-    "  --quiet                no progress bar or per-fold lines\n";
+// Binds each declared setting to a CLI11 option: enums as choices, bools as --name / --no-name flags,
+// numbers with their range checked by the parser, the model config checked by AhmsaConfig::parse.
+struct BindSettings {
+  CLI::App& app;
+  std::string group;
+  std::deque<std::string> text;  // storage of the options parsed from text after the parse
+  std::vector<std::function<void()>> after_parse;
 
-std::vector<int> parse_int_list(const std::string& s) {
-  std::vector<int> v;
-  std::stringstream ss(s);
-  std::string w;
-  while (std::getline(ss, w, ','))
-    if (!w.empty()) v.push_back(std::stoi(w));
-  return v;
-}
+  void section(const char* title) { group = title; }
+
+  template <class T>
+  void operator()(T& member, const char* name, const T& def, const char* help, train::Role, train::Range range = {}) {
+    const std::string flag = std::string("--") + name;
+    CLI::Option* o = nullptr;
+    if constexpr (std::is_enum_v<T>) {
+      o = cli::add_choice(app, flag, member, train::choices(T{}), help);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      o = app.add_flag(def ? flag + ",!--no-" + name : flag, member, help);
+      if (def) o->default_str("true");
+    } else if constexpr (std::is_same_v<T, AhmsaConfig>) {
+      std::string& s = text.emplace_back();
+      o = cli::add_model_config_option(app, s, help)->default_str(member.to_string());
+      after_parse.push_back([&member, &s] {
+        if (!s.empty()) member = AhmsaConfig::parse(s);
+      });
+    } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+      o = app.add_option(flag, member, help)->delimiter(',')->type_name("N,N,...");
+    } else {
+      o = app.add_option(flag, member, help)->capture_default_str();
+      if (!range.any()) {
+        if constexpr (std::is_integral_v<T>) o->check(CLI::Range(T(range.lo), T(range.hi)));
+        else o->check(CLI::Range(range.lo, range.hi));
+      }
+    }
+    o->group(group);
+  }
+};
 
 int cmd_train(const cli::Args& a) {
-  using cli::has_flag;
-  using cli::option;
-  using cli::option_double;
-  using cli::option_int;
-  using cli::option_u64;
-  if (has_flag(a, "--help")) {
-    std::printf("%s", kTrainHelp);
+  CLI::App app{"LOSO / k-fold training and evaluation of AHMSA-Net on a flow cache, with a resumable --out folder and a report "
+               "(docs/TRAINING.md)",
+               "ahmsa train"};
+  app.set_config("--config", "", "run file (TOML or INI, as --write-config writes it); options also given on the command line win")
+      ->type_name("FILE")
+      ->group("run file");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  std::string cache, folder, csv, out, write_config;
+  int threads = 0;
+  bool quiet = false;
+  cli::DeviceChoice device = cli::DeviceChoice::Auto;
+  app.add_option("--cache", cache, "flow cache written by `ahmsa prepare`")->group("input")->type_name("DIR");
+  app.add_option("--flow-folder", folder, "pre-computed (u, v, os) 28x28 PNGs (flat or <subject>/{u_train,u_test}/<label>/)")
+      ->group("input")
+      ->type_name("DIR");
+  app.add_option("--csv", csv, "with --flow-folder: the MEGC2019 composite CSV (db,subject,clip,label)")->group("input")->type_name("FILE");
+  app.add_option("--out", out, "output folder (required); rerunning with the same settings resumes it")->group("input")->type_name("DIR");
+  train::RunSettings s;
+  BindSettings bind{app, {}, {}, {}};
+  train::declare_settings(s, bind);
+  cli::add_threads_option(app, threads)->group("other");
+  cli::add_device_option(app, device)->group("other");
+  app.add_flag("--quiet", quiet, "no progress bar or per-fold lines")->group("other");
+  app.add_option("--write-config", write_config, "write these options to a run file (TOML) and exit without training")
+      ->type_name("FILE")
+      ->group("run file")
+      ->configurable(false);
+  cli::parse(app, a);
+  for (auto& f : bind.after_parse) f();
+
+  // Checks across options, before anything is read or written.
+  if (out.empty() && write_config.empty()) throw cli::UsageError("--out DIR is required (ahmsa train --help)");
+  if (cache.empty() == folder.empty()) throw cli::UsageError("give exactly one of --cache DIR or --flow-folder DIR --csv FILE");
+  if (!folder.empty() && csv.empty()) throw cli::UsageError("--flow-folder needs --csv FILE (the composite CSV)");
+  if (folder.empty() && !csv.empty()) throw cli::UsageError("--csv goes with --flow-folder (a flow cache has its own manifest)");
+  train::resolve_settings(s, app.get_option("--val-fraction")->count() > 0);
+  try {
+    train::validate_settings(s);
+  } catch (const std::invalid_argument& e) {
+    throw cli::UsageError(e.what());
+  }
+  const Device dev = cli::resolve_device(device);
+
+  if (!write_config.empty()) {
+    auto str = [](const std::string& v) { return nlohmann::json(v).dump(); };
+    std::vector<std::pair<std::string, std::string>> inputs;
+    if (!cache.empty()) inputs.emplace_back("cache", str(cache));
+    if (!folder.empty()) inputs.emplace_back("flow-folder", str(folder)), inputs.emplace_back("csv", str(csv));
+    if (!out.empty()) inputs.emplace_back("out", str(out));
+    inputs.emplace_back("threads", std::to_string(threads));
+    inputs.emplace_back("device", str(cli::device_choice_name(device)));
+    inputs.emplace_back("quiet", quiet ? "true" : "false");
+    data::write_file_atomic(write_config, train::settings_toml(s, inputs));
+    std::printf("train: wrote the run file %s; run it with: ahmsa train --config %s\n", write_config.c_str(), write_config.c_str());
     return 0;
   }
+
+  cli::apply_threads(threads);
   train::RunOptions o;
-  std::string cache = option(a, "--cache"), folder = option(a, "--flow-folder"), csv = option(a, "--csv");
-  o.out_dir = option(a, "--out");
-  if (o.out_dir.empty()) throw std::invalid_argument("--out DIR is required (ahmsa train --help)");
-  if (cache.empty() == folder.empty()) throw std::invalid_argument("give exactly one of --cache DIR or --flow-folder DIR --csv FILE");
-  if (!folder.empty() && csv.empty()) throw std::invalid_argument("--flow-folder needs --csv FILE (the composite CSV)");
-  const int threads = option_int(a, "--threads", 0);
-  set_num_threads(threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency())));
-
-  o.split = option(a, "--split", "loso");
-  o.kfold = option_int(a, "--k", 5);
-  o.test_fraction = option_double(a, "--test-fraction", 0.2);
-  o.only_folds = parse_int_list(option(a, "--folds", ""));
-  o.seed = option_u64(a, "--seed", 1);
-  o.report_best_test = has_flag(a, "--report-best-test");
-  o.progress = !has_flag(a, "--quiet");
-  train::TrainOptions& t = o.train;
-  t.select = option(a, "--select", "last");
-  o.val_fraction = option_double(a, "--val-fraction", t.select == "val" ? 0.15 : 0.0);
-  t.patience = option_int(a, "--patience", 0);
-  t.epochs = option_int(a, "--epochs", 30);
-  t.batch_size = option_int(a, "--batch", 32);
-  t.optimizer = option(a, "--optimizer", "adamw");
-  t.lr = option_double(a, "--lr", 0.001);
-  t.weight_decay = option_double(a, "--weight-decay", 0.05);
-  t.schedule = option(a, "--schedule", "cosine");
-  t.warmup_epochs = option_double(a, "--warmup", 2);
-  t.min_lr = option_double(a, "--min-lr", 1e-5);
-  t.class_balanced_loss = has_flag(a, "--balanced-loss");
-  t.balanced_sampling = has_flag(a, "--balanced-sampling");
-  t.label_smoothing = option_double(a, "--label-smoothing", 0);
-  t.flip = !has_flag(a, "--no-flip");
-  t.model = AhmsaConfig::parse(option(a, "--config", ""));
+  o.settings = s;
+  o.out_dir = out;
+  o.progress = !quiet;
+  o.device = dev;
   o.command_line = "ahmsa train";
-  for (auto& s : a) o.command_line += " " + s;
-
+  for (auto& w : a) o.command_line += " " + w;
   data::FlowDataset ds = cache.empty() ? data::load_flow_folder(folder, csv) : data::load_flow_cache(cache);
   o.input = cache.empty() ? "flow folder " + folder + " with " + csv : "flow cache " + cache;
   std::fprintf(stderr, "data: %s\n", ds.source.c_str());
-  std::fprintf(stderr, "model: %s; %d epochs, batch %d, %s lr %g (%s), weight decay %g; %d threads\n", t.model.to_string().c_str(),
-               t.epochs, t.batch_size, t.optimizer.c_str(), double(t.lr), t.schedule.c_str(), double(t.weight_decay), num_threads());
+  const auto& f = s.fold;
+  std::fprintf(stderr, "model: %s; %d epochs, batch %d, %s lr %g (%s), weight decay %g; %d threads\n", f.model.to_string().c_str(),
+               f.epochs, f.batch_size, train::name_of(f.optim.optimizer), double(f.optim.lr), train::name_of(f.optim.schedule),
+               double(f.optim.weight_decay), num_threads());
   train::RunResult r = train::run_training(ds, o);
   if (!r.complete) {
     std::printf("train: %d folds trained now, %d done before; the report is written when all %d folds are done (rerun to continue)\n",
                 r.trained, r.resumed, r.folds);
     return 0;
   }
-  std::FILE* f = std::fopen(r.summary_txt.c_str(), "r");
-  if (f) {
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, f)) std::fputs(buf, stdout);
-    std::fclose(f);
-  }
-  std::printf("report: %s\n  metrics:   %s\n  MEGC log:  %s\n  confusion: %s\n  curves:    %s\n  per fold:  %s/fold_NN/ (log.csv, predictions.csv, model.safetensors)\n",
-              o.out_dir.c_str(), r.metrics_json.c_str(), r.megc_log.c_str(), r.confusion_png.c_str(), r.curves_png.c_str(), o.out_dir.c_str());
+  std::fputs(data::read_file(r.report.summary_txt).c_str(), stdout);
+  std::printf("report: %s\n  metrics:   %s\n  MEGC log:  %s\n  confusion: %s\n  curves:    %s\n  per fold:  %s/fold_NN/ (log.csv, predictions.csv, model.safetensors, done.json)\n",
+              o.out_dir.c_str(), r.report.metrics_json.c_str(), r.report.megc_log.c_str(), r.report.confusion_png.c_str(),
+              r.report.curves_png.c_str(), o.out_dir.c_str());
   std::printf("time: %.1f s (%d folds trained now, %d resumed)\n", r.seconds, r.trained, r.resumed);
   return r.failed > 0 ? 3 : 0;
 }

@@ -1,14 +1,20 @@
-// What a run writes for people and for other tools: metrics as JSON (pooled, per dataset, per class,
-// fold-averaged variants labelled as such), the MEGC challenge log, and two pictures drawn by hand
-// (confusion-matrix heat map with counts; loss and UF1 curves), text by stb_easy_font.
+// What a run writes for people and for other tools: config.json (the run's record and resume
+// signature), metrics as JSON (pooled, per dataset, per class, fold-averaged variants labelled as
+// such), the MEGC challenge log, and two pictures drawn by hand (confusion-matrix heat map with
+// counts; loss and UF1 curves), text by stb_easy_font. write_report assembles them from the fold
+// folders on disk.
 #pragma once
 #include <map>
+
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "train/data/flow_dataset.h"
 #include "train/data/table.h"
 #include "train/metrics.h"
+#include "train/settings.h"
+#include "train/splits.h"
 
 namespace ahmsa::train {
 
@@ -23,11 +29,10 @@ MetricsBlock compute_metrics(const data::FlowDataset& ds, const std::vector<int>
                              int classes);
 
 // JSON of one block: {"n", "accuracy", "uf1", "uar", "per_class": {...}, "confusion": [[..]], "per_dataset": {..}}.
-// Numbers printed with fixed precision so that equal results give byte-identical files.
-std::string metrics_block_json(const MetricsBlock& m, const std::vector<std::string>& class_names, int indent);
-std::string scores_json(const Scores& s, const Confusion& c, const std::vector<std::string>& class_names, int indent);
-using data::json_escape;  // train/data/table.h
-std::string json_number(double v);  // "%.6f", or null for non-finite
+// Scores are rounded to 6 decimals (json_number) so that equal results give byte-identical files.
+nlohmann::ordered_json metrics_block_json(const MetricsBlock& m, const std::vector<std::string>& class_names);
+nlohmann::ordered_json scores_json(const Scores& s, const Confusion& c, const std::vector<std::string>& class_names);
+nlohmann::ordered_json json_number(double v);  // rounded to 6 decimals, or null for non-finite
 
 // The chance levels of a label distribution: a uniform random guess has expected accuracy and UAR
 // 1/K; its expected UF1 is close to 1/K for balanced classes. Majority-class guessing gives
@@ -54,5 +59,25 @@ struct Panel {
   std::vector<Series> series;
 };
 void write_curves_png(const std::string& path, const std::vector<Panel>& panels, const std::string& x_label);
+
+// ---- the run's files ----
+// config.json: the run's record; `signature` is what a resumed run must match (data::check_resume).
+struct RunRecord {
+  nlohmann::ordered_json signature;
+  nlohmann::ordered_json settings;  // every setting, as declared (train/settings.h)
+  std::string command, input, data, device;
+  size_t clips = 0, folds = 0;
+};
+std::string config_json(const RunRecord& r);
+
+struct ReportResult {
+  int failed = 0;  // folds marked failed
+  Scores pooled;
+  std::string metrics_json, megc_log, confusion_png, curves_png, predictions_csv, summary_txt;
+};
+// Writes metrics.json, megc_log.txt, predictions.csv, confusion.png, curves.png and summary.txt in
+// `out` from its fold folders (every fold done).
+ReportResult write_report(const data::FlowDataset& ds, const std::vector<Fold>& folds, const std::string& out,
+                          const ReportSettings& r);
 
 }  // namespace ahmsa::train

@@ -62,7 +62,7 @@ std::vector<std::vector<float>> predict_proba(AhmsaNet& model, const data::FlowD
   model.eval();
   for (size_t b = 0; b < idx.size(); b += size_t(batch)) {
     std::vector<int> part(idx.begin() + long(b), idx.begin() + long(std::min(idx.size(), b + size_t(batch))));
-    Tensor p = softmax(model.forward(make_batch(ds, part, {})), 1);
+    Tensor p = softmax(model.forward(make_batch(ds, part, {}).to(model.device())), 1);
     std::vector<float> v = p.to_vector();
     const size_t K = size_t(p.size(1));
     for (size_t i = 0; i < part.size(); ++i) out.emplace_back(v.begin() + long(i * K), v.begin() + long((i + 1) * K));
@@ -94,19 +94,27 @@ static EvalResult evaluate(AhmsaNet& model, const data::FlowDataset& ds, const s
   return r;
 }
 
-static std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& o, std::vector<Tensor> params) {
-  if (o.optimizer == "adamw") return std::make_unique<AdamW>(std::move(params), o.lr, 0.9f, 0.999f, 1e-8f, o.weight_decay);
-  if (o.optimizer == "adam") return std::make_unique<Adam>(std::move(params), o.lr, 0.9f, 0.999f, 1e-8f, o.weight_decay, false);
-  if (o.optimizer == "sgd") return std::make_unique<SGD>(std::move(params), o.lr, 0.9f, o.weight_decay, false);
-  throw std::invalid_argument("unknown optimizer '" + o.optimizer + "' (adamw, adam, sgd)");
+static std::unique_ptr<Optimizer> make_optimizer(const OptimSettings& o, std::vector<Tensor> params) {
+  switch (o.optimizer) {
+    case OptimizerKind::AdamW: return std::make_unique<AdamW>(std::move(params), o.lr, 0.9f, 0.999f, 1e-8f, o.weight_decay);
+    case OptimizerKind::Adam: return std::make_unique<Adam>(std::move(params), o.lr, 0.9f, 0.999f, 1e-8f, o.weight_decay, false);
+    case OptimizerKind::Sgd: return std::make_unique<SGD>(std::move(params), o.lr, 0.9f, o.weight_decay, false);
+  }
+  throw std::logic_error("make_optimizer: unhandled optimizer");
 }
 
-static LrSchedule make_schedule(const TrainOptions& o, int64_t steps_per_epoch) {
-  const int64_t total = std::max<int64_t>(1, int64_t(o.epochs) * steps_per_epoch);
-  LrSchedule s = LrSchedule::parse(o.schedule, o.lr, total);
-  if (s.kind == LrSchedule::CosineWarmup) {
-    s.warmup_steps = std::clamp<int64_t>(int64_t(std::lround(o.warmup_epochs * double(steps_per_epoch))), 0, total - 1);
-    s.min_lr = o.min_lr;
+static LrSchedule make_schedule(const OptimSettings& o, int epochs, int64_t steps_per_epoch) {
+  LrSchedule s;
+  s.base_lr = o.lr;
+  s.total_steps = std::max<int64_t>(1, int64_t(epochs) * steps_per_epoch);
+  switch (o.schedule) {
+    case ScheduleKind::Constant: s.kind = LrSchedule::Constant; break;
+    case ScheduleKind::OneCycle: s.kind = LrSchedule::OneCycle; break;
+    case ScheduleKind::Cosine:
+      s.kind = LrSchedule::CosineWarmup;
+      s.warmup_steps = std::clamp<int64_t>(int64_t(std::lround(o.warmup_epochs * double(steps_per_epoch))), 0, s.total_steps - 1);
+      s.min_lr = o.min_lr;
+      break;
   }
   return s;
 }
@@ -127,52 +135,54 @@ static double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-FoldOutcome train_fold(const data::FlowDataset& ds, const Fold& fold, const TrainOptions& o, uint64_t fold_seed,
-                       const std::string& fold_label, const StepCallback& on_step) {
-  const std::string label = fold_label.empty() ? fold.name : fold_label;
-  if (fold.train.empty()) throw std::invalid_argument("fold " + label + ": no training sample");
-  if (o.epochs < 1 || o.batch_size < 1) throw std::invalid_argument("epochs and batch size must be >= 1");
-  if (o.select != "last" && o.select != "val") throw std::invalid_argument("--select: last or val, got '" + o.select + "'");
-  if (o.select == "val" && fold.val.empty())
-    throw std::invalid_argument("fold " + label + ": selection on validation needs a validation split (--val-fraction)");
-  const int K = int(o.model.classes);
-  AhmsaConfig cfg = o.model;
-  cfg.input_size = ds.samples.at(size_t(fold.train[0])).size;
-  cfg.validate();
+namespace {
 
+// Everything one fold's training loop works on, set up from the settings and the fold.
+struct FoldRun {
+  const data::FlowDataset& ds;
+  const Fold& fold;
+  const FoldSettings& o;
+  std::string label;
+  int classes = 0;
   // Three independent streams: initialisation, data order + augmentation, dropout.
-  Generator init_gen(fold_seed), data_gen(fold_seed ^ 0x9E3779B97F4A7C15ull), dropout_gen(fold_seed ^ 0xD1B54A32D192ED03ull);
-  auto model = std::make_shared<AhmsaNet>(cfg, init_gen);
-  model->train();
-  auto opt = make_optimizer(o, model->parameters());
-
-  std::vector<int> train_labels;
-  for (int i : fold.train) train_labels.push_back(ds.samples[size_t(i)].label);
-  for (int y : train_labels)
-    if (y < 0 || y >= K) throw std::invalid_argument("fold " + label + ": label " + std::to_string(y) + " outside the " + std::to_string(K) + " classes");
-  Tensor class_weights;
-  if (o.class_balanced_loss) {
-    auto w = class_balanced_weights(train_labels, K);
-    class_weights = Tensor::from_vector({K}, w);
-  }
-  std::vector<std::vector<int>> by_class(static_cast<size_t>(K));
-  for (int i : fold.train) by_class[size_t(ds.samples[size_t(i)].label)].push_back(i);
+  Generator init_gen, data_gen, dropout_gen;
+  std::shared_ptr<AhmsaNet> model;
+  std::unique_ptr<Optimizer> opt;
+  LrSchedule sched;
+  Tensor class_weights;                  // undefined: unweighted loss
+  std::vector<std::vector<int>> by_class;  // training clips of each class (balanced sampling)
   std::vector<int> nonempty_classes;
-  for (int c = 0; c < K; ++c)
-    if (!by_class[size_t(c)].empty()) nonempty_classes.push_back(c);
-
-  const int64_t n_train = int64_t(fold.train.size());
-  const int steps_per_epoch = int((n_train + o.batch_size - 1) / o.batch_size);
-  const LrSchedule sched = make_schedule(o, steps_per_epoch);
-
-  FoldOutcome out;
-  double best_val = -1;
-  int since_best = 0;
-  std::vector<Tensor> best_state;
+  int steps_per_epoch = 0;
   int64_t global_step = 0;
-  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-    auto t0 = std::chrono::steady_clock::now();
-    // This epoch's order: a permutation, or class-balanced draws with replacement.
+  double last_loss = 0;  // of the latest step
+
+  FoldRun(const data::FlowDataset& d, const Fold& f, const FoldSettings& s, uint64_t seed, std::string l)
+      : ds(d), fold(f), o(s), label(std::move(l)), init_gen(seed), data_gen(seed ^ 0x9E3779B97F4A7C15ull),
+        dropout_gen(seed ^ 0xD1B54A32D192ED03ull) {
+    classes = int(o.model.classes);
+    AhmsaConfig cfg = o.model;
+    cfg.input_size = ds.samples.at(size_t(fold.train[0])).size;
+    cfg.validate();
+    model = std::make_shared<AhmsaNet>(cfg, init_gen);  // initialised on the CPU: the same weights on every device
+    model->to(o.device);
+    model->train();
+    opt = make_optimizer(o.optim, model->parameters());
+    std::vector<int> train_labels;
+    for (int i : fold.train) train_labels.push_back(ds.samples[size_t(i)].label);
+    for (int y : train_labels)
+      if (y < 0 || y >= classes)
+        throw std::invalid_argument("fold " + label + ": label " + std::to_string(y) + " outside the " + std::to_string(classes) + " classes");
+    if (o.class_balanced_loss) class_weights = Tensor::from_vector({classes}, class_balanced_weights(train_labels, classes), o.device);
+    by_class.resize(size_t(classes));
+    for (int i : fold.train) by_class[size_t(ds.samples[size_t(i)].label)].push_back(i);
+    for (int c = 0; c < classes; ++c)
+      if (!by_class[size_t(c)].empty()) nonempty_classes.push_back(c);
+    steps_per_epoch = int((int64_t(fold.train.size()) + o.batch_size - 1) / o.batch_size);
+    sched = make_schedule(o.optim, o.epochs, steps_per_epoch);
+  }
+
+  // This epoch's order: a permutation, or class-balanced draws with replacement.
+  std::vector<int> epoch_order() {
     std::vector<int> order(fold.train);
     if (o.balanced_sampling) {
       for (auto& s : order) {
@@ -182,71 +192,122 @@ FoldOutcome train_fold(const data::FlowDataset& ds, const Fold& fold, const Trai
     } else {
       for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[data_gen.below(uint32_t(i))]);
     }
+    return order;
+  }
+
+  // One optimisation step on the clips `idx`: adds to the epoch's loss sum and correct count. Returns
+  // the failure message when the loss is not finite (nothing is updated then), else "".
+  std::string step(const std::vector<int>& idx, int epoch, int step_in_epoch, EpochStats& st, int64_t& correct) {
+    std::vector<char> flips(idx.size(), 0);
+    if (o.flip)
+      for (auto& f : flips) f = char(data_gen.below(2));
+    std::vector<int> y;
+    for (int i : idx) y.push_back(ds.samples[size_t(i)].label);
+    const float lr = sched.at(global_step);
+    opt->set_lr(lr);
+    Tensor logits = model->forward(make_batch(ds, idx, flips).to(o.device), dropout_gen);
+    Tensor loss = cross_entropy(logits, y, class_weights, o.label_smoothing);
+    const double lv = last_loss = loss.item();
+    if (!std::isfinite(lv)) {
+      char b[512];
+      std::snprintf(b, sizeof b, "fold %s: loss is %s at epoch %d, step %d/%d (global step %lld), lr %.4g; the fold is stopped",
+                    label.c_str(), std::isnan(lv) ? "NaN" : "infinite", epoch, step_in_epoch, steps_per_epoch,
+                    (long long)global_step + 1, double(lr));
+      return b;
+    }
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+    ++global_step;
+    std::vector<float> lg = logits.detach().to_vector();
+    for (size_t i = 0; i < idx.size(); ++i) {
+      std::vector<float> row(lg.begin() + long(i * size_t(classes)), lg.begin() + long((i + 1) * size_t(classes)));
+      correct += argmax(row) == y[i];
+    }
+    st.train_loss += lv * double(idx.size());
+    st.lr = lr;
+    return "";
+  }
+};
+
+// Model selection: the last epoch, or the best validation UF1 with early stopping.
+class Selector {
+ public:
+  explicit Selector(const FoldSettings& o) : o_(o) {}
+  // After each epoch; false: stop training now (early stop).
+  bool after_epoch(const EpochStats& st, const EvalResult& test, AhmsaNet& model, FoldOutcome& out) {
+    if (o_.select == Selection::Last) {
+      if (st.epoch == o_.epochs) keep(st.epoch, test, out);
+      return true;
+    }
+    if (st.val_uf1 > best_val_) {
+      best_val_ = st.val_uf1, since_best_ = 0;
+      best_state_ = snapshot(model);
+      keep(st.epoch, test, out);
+      return true;
+    }
+    return !(o_.patience > 0 && ++since_best_ >= o_.patience);
+  }
+  // The selected weights back into the model.
+  void finish(AhmsaNet& model) const {
+    if (o_.select == Selection::Val) restore(model, best_state_);
+  }
+
+ private:
+  static void keep(int epoch, const EvalResult& test, FoldOutcome& out) {
+    out.selected_epoch = epoch, out.pred = test.pred, out.prob = test.prob;
+  }
+  const FoldSettings& o_;
+  double best_val_ = -1;
+  int since_best_ = 0;
+  std::vector<Tensor> best_state_;
+};
+
+}  // namespace
+
+FoldOutcome train_fold(const data::FlowDataset& ds, const Fold& fold, const FoldSettings& o, uint64_t fold_seed,
+                       const std::string& fold_label, const StepCallback& on_step) {
+  const std::string label = fold_label.empty() ? fold.name : fold_label;
+  if (fold.train.empty()) throw std::invalid_argument("fold " + label + ": no training sample");
+  if (o.epochs < 1 || o.batch_size < 1) throw std::invalid_argument("epochs and batch size must be >= 1");
+  if (o.select == Selection::Val && fold.val.empty())
+    throw std::invalid_argument("fold " + label + ": selection on validation needs a validation split (--val-fraction)");
+  FoldRun run(ds, fold, o, fold_seed, label);
+  Selector selector(o);
+  FoldOutcome out;
+  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+    auto t0 = std::chrono::steady_clock::now();
+    const std::vector<int> order = run.epoch_order();
     EpochStats st;
     st.epoch = epoch;
     int64_t correct = 0;
-    for (int step = 0; step < steps_per_epoch; ++step) {
+    for (int step = 0; step < run.steps_per_epoch; ++step) {
       const size_t b0 = size_t(step) * size_t(o.batch_size), b1 = std::min(order.size(), b0 + size_t(o.batch_size));
-      std::vector<int> idx(order.begin() + long(b0), order.begin() + long(b1));
-      std::vector<char> flips(idx.size(), 0);
-      if (o.flip)
-        for (auto& f : flips) f = char(data_gen.below(2));
-      std::vector<int> y;
-      for (int i : idx) y.push_back(ds.samples[size_t(i)].label);
-      const float lr = sched.at(global_step);
-      opt->set_lr(lr);
-      Tensor logits = model->forward(make_batch(ds, idx, flips), dropout_gen);
-      Tensor loss = cross_entropy(logits, y, class_weights, o.label_smoothing);
-      const double lv = loss.item();
-      if (!std::isfinite(lv)) {
-        char b[512];
-        std::snprintf(b, sizeof b, "fold %s: loss is %s at epoch %d, step %d/%d (global step %lld), lr %.4g; the fold is stopped",
-                      label.c_str(), std::isnan(lv) ? "NaN" : "infinite", epoch, step + 1, steps_per_epoch,
-                      (long long)global_step + 1, double(lr));
+      const std::vector<int> idx(order.begin() + long(b0), order.begin() + long(b1));
+      if (std::string failure = run.step(idx, epoch, step + 1, st, correct); !failure.empty()) {
         out.failed = true;
-        out.failure = b;
+        out.failure = failure;
         out.curve.push_back(st);
         return out;
       }
-      opt->zero_grad();
-      loss.backward();
-      opt->step();
-      ++global_step;
-      std::vector<float> lg = logits.detach().to_vector();
-      for (size_t i = 0; i < idx.size(); ++i) {
-        std::vector<float> row(lg.begin() + long(i * K), lg.begin() + long((i + 1) * K));
-        correct += argmax(row) == y[i];
-      }
-      st.train_loss += lv * double(idx.size());
-      st.lr = lr;
-      if (on_step) on_step(epoch, step + 1, steps_per_epoch, lv);
+      if (on_step) on_step(epoch, step + 1, run.steps_per_epoch, run.last_loss);
     }
-    st.train_loss /= double(n_train);
-    st.train_acc = double(correct) / double(n_train);
+    st.train_loss /= double(fold.train.size());
+    st.train_acc = double(correct) / double(fold.train.size());
     if (!fold.val.empty()) {
-      EvalResult v = evaluate(*model, ds, fold.val, K, o.eval_batch);
+      EvalResult v = evaluate(*run.model, ds, fold.val, run.classes, o.eval_batch);
       st.val_loss = v.loss, st.val_uf1 = v.scores.uf1;
     }
-    EvalResult te = evaluate(*model, ds, fold.test, K, o.eval_batch);
+    EvalResult te = evaluate(*run.model, ds, fold.test, run.classes, o.eval_batch);
     if (!fold.test.empty()) st.test_loss = te.loss, st.test_acc = te.scores.accuracy, st.test_uf1 = te.scores.uf1;
     st.test_pred = te.pred;
     st.seconds = seconds_since(t0);
     out.curve.push_back(st);
-    if (o.select == "last") {
-      if (epoch == o.epochs) out.selected_epoch = epoch, out.pred = te.pred, out.prob = te.prob;
-    } else {
-      if (st.val_uf1 > best_val) {
-        best_val = st.val_uf1, since_best = 0;
-        best_state = snapshot(*model);
-        out.selected_epoch = epoch, out.pred = te.pred, out.prob = te.prob;
-      } else if (o.patience > 0 && ++since_best >= o.patience) {
-        break;  // early stop: no validation improvement for `patience` epochs
-      }
-    }
+    if (!selector.after_epoch(st, te, *run.model, out)) break;  // early stop: no validation improvement for `patience` epochs
   }
-  if (o.select == "val") restore(*model, best_state);
-  model->eval();
-  out.model = model;
+  selector.finish(*run.model);
+  run.model->eval();
+  out.model = run.model;
   return out;
 }
 

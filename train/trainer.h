@@ -2,7 +2,8 @@
 // cosine schedule, class-balanced loss or sampling, a NaN/inf guard, and model selection (the last
 // epoch of a fixed budget by default; optionally the best epoch on a validation split of training
 // subjects, with early stopping). Everything random is drawn from generators seeded by the fold seed,
-// so one fold gives the same result whether it runs alone or inside a whole LOSO run.
+// so one fold gives the same result whether it runs alone or inside a whole LOSO run. The settings
+// (FoldSettings) are declared in train/settings.h.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -12,31 +13,10 @@
 
 #include "model/ahmsa_net.h"
 #include "train/data/flow_dataset.h"
+#include "train/settings.h"
 #include "train/splits.h"
 
 namespace ahmsa::train {
-
-struct TrainOptions {
-  AhmsaConfig model;               // classes is set from the dataset by the caller
-  std::string optimizer = "adamw"; // adamw | adam | sgd (momentum 0.9)
-  float lr = 1e-3f;                // peak learning rate
-  float weight_decay = 0.05f;      // decoupled for AdamW, L2 for Adam/SGD
-  std::string schedule = "cosine"; // cosine (linear warm-up, then cosine to min_lr) | constant | onecycle
-  float warmup_epochs = 2.f;       // cosine only
-  float min_lr = 1e-5f;            // cosine only
-  int epochs = 30;
-  int batch_size = 32;
-  bool class_balanced_loss = false;  // cross-entropy weights N / (K n_c) over the training fold
-  bool balanced_sampling = false;    // each batch slot: a class uniformly, then a clip of it
-  float label_smoothing = 0.f;
-  bool flip = true;                  // random horizontal flip with u -> 1 - u (see flip_flow_image)
-  // Model selection. "last": the last epoch (clean protocol). "val": the epoch with the best UF1 on
-  // the fold's validation subjects (fold.val must be non-empty), early-stopped after `patience`
-  // epochs without improvement (0 = run the whole budget).
-  std::string select = "last";
-  int patience = 0;
-  int eval_batch = 128;
-};
 
 // One epoch's numbers. The test columns are for curves only; they never select the reported model
 // (the report can show a best-test-epoch score on request, always labelled as such).
@@ -59,10 +39,11 @@ struct FoldOutcome {
   std::shared_ptr<AhmsaNet> model;       // the selected model (null when failed)
 };
 
-// Called after every optimisation step: (epoch 1-based, step within epoch 1-based, steps per epoch, loss).
+// Called after every optimisation step (also the place to stop a fold: an exception thrown here
+// leaves train_fold, nothing of the fold is kept): (epoch 1-based, step within epoch 1-based, steps per epoch, loss).
 using StepCallback = std::function<void(int, int, int, double)>;
 
-FoldOutcome train_fold(const data::FlowDataset& ds, const Fold& fold, const TrainOptions& o, uint64_t fold_seed,
+FoldOutcome train_fold(const data::FlowDataset& ds, const Fold& fold, const FoldSettings& o, uint64_t fold_seed,
                        const std::string& fold_label = "", const StepCallback& on_step = nullptr);
 
 // Softmax probabilities of the model (eval mode) for the given samples, batched.

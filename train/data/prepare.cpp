@@ -15,6 +15,10 @@
 
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
+#include "train/data/run_folder.h"
+
 namespace fs = std::filesystem;
 
 namespace ahmsa::data {
@@ -40,24 +44,6 @@ static std::string signature(const SampleList& list, const PrepareOptions& o) {
   return s.str();
 }
 
-static std::string read_text(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-static void write_atomic(const fs::path& p, const std::string& text) {
-  fs::path tmp = p;
-  tmp += ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f << text;
-    if (!f) throw DataError("cannot write '" + tmp.string() + "'");
-  }
-  fs::rename(tmp, p);
-}
-
 struct ClipResult {
   bool ok = false;
   std::string warning;
@@ -68,7 +54,7 @@ static void save_png_atomic(const fs::path& p, const img::Image& im) {
   fs::path tmp = p;
   tmp += ".tmp";
   img::save_png(tmp.string(), im);
-  fs::rename(tmp, p);
+  commit_file(tmp, p);
 }
 
 static std::string fmt(float v) {
@@ -166,7 +152,7 @@ static ClipResult process_clip(const Sample& s, const PrepareOptions& o, const s
       for (int i = 0; i < o.size * o.size; ++i) dst[c * o.size * o.size + i] = small.data[size_t(i) * 3 + c];
     fs::path rp = out;
     rp.replace_extension(".f32");
-    write_atomic(rp, bytes);
+    write_file_atomic(rp, bytes);
   }
   r.ok = true;
   r.row = {s.dataset, s.subject, s.clip, std::to_string(s.label), s.emotion, std::to_string(s.onset), std::to_string(s.apex),
@@ -217,11 +203,11 @@ PrepareReport prepare_flow_cache(const SampleList& list, const PrepareOptions& o
   rep.manifest_json = (fs::path(o.out_dir) / "manifest.json").string();
   std::string sig = signature(list, o);
 
-  // The parameters: refuse to mix caches made with different ones.
-  if (fs::exists(rep.manifest_json)) {
-    std::string old = read_text(rep.manifest_json);
-    if (old.find("\"signature\": \"" + json_escape(sig) + "\"") == std::string::npos)
-      throw DataError("cache '" + o.out_dir + "' was made with other parameters (see its manifest.json); use another --out");
+  // The parameters: refuse to mix caches made with different ones (the same guard as `ahmsa train`).
+  try {
+    check_resume(rep.manifest_json, sig, "--out");
+  } catch (const RunMismatch& e) {
+    throw DataError("cache '" + o.out_dir + "' was made with other parameters (see its manifest.json):\n" + e.what());
   }
   // Finished clips: a complete manifest row whose file exists. A torn last line (interrupted write)
   // is dropped, and the manifest rewritten with the good rows before appending.
@@ -239,32 +225,35 @@ PrepareReport prepare_flow_cache(const SampleList& list, const PrepareOptions& o
   {
     std::string text;
     for (auto& r : good) text += csv_line(r);
-    write_atomic(rep.manifest_csv, text);
+    write_file_atomic(rep.manifest_csv, text);
   }
   {
     std::time_t now = std::time(nullptr);
     char when[64];
     std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    std::ostringstream j;
-    j << "{\n  \"tool\": \"ahmsa prepare\",\n  \"written\": \"" << when << "\",\n"
-      << "  \"source\": \"" << json_escape(o.source_description) << "\",\n"
-      << "  \"signature\": \"" << json_escape(sig) << "\",\n"
-      << "  \"flow\": \"" << json_escape(o.flow.describe()) << "\",\n"
-      << "  \"flow_method\": \"" << (o.flow.method == flow::Method::TVL1 ? "tvl1" : "farneback") << "\",\n"
-      << "  \"flow_preset\": \"" << json_escape(o.flow_preset) << "\",\n"
-      << "  \"flow_direction\": \"onset -> apex, I_onset(x) ~ I_apex(x + (u, v)), pixels of the face crop\",\n"
-      << "  \"strain\": \"" << (o.strain == flow::StrainScheme::Central ? "central" : "forward")
-      << " differences, os = sqrt(u_x^2 + v_y^2 + (u_y + v_x)^2 / 2)\",\n"
-      << "  \"size\": " << o.size << ",\n  \"crop\": \"" << crop_name(o.crop) << "\",\n  \"crop_size\": " << o.crop_size
-      << ",\n  \"margin\": " << o.margin << ",\n  \"cascade\": \"" << json_escape(o.cascade) << "\",\n  \"boxes\": \""
-      << json_escape(o.boxes_file) << "\",\n"
-      << "  \"image\": \"flows/<subject>/<clip>.png: 8-bit RGB, R = u, G = v, B = os, each min-max normalised to 0..255 "
-         "per clip (constant channel -> 0)\",\n"
-      << "  \"raw\": " << (o.write_raw ? "\"flows/<subject>/<clip>.f32: float32 CHW (u, v, os) un-normalised\"" : "null") << ",\n"
-      << "  \"class_names\": [";
-    for (size_t i = 0; i < list.class_names.size(); ++i) j << (i ? ", " : "") << "\"" << json_escape(list.class_names[i]) << "\"";
-    j << "],\n  \"read_report\": \"" << json_escape(list.report.summary()) << "\"\n}\n";
-    write_atomic(rep.manifest_json, j.str());
+    nlohmann::ordered_json j;
+    j["tool"] = "ahmsa prepare";
+    j["written"] = when;
+    j["source"] = o.source_description;
+    j["signature"] = sig;
+    j["flow"] = o.flow.describe();
+    j["flow_method"] = o.flow.method == flow::Method::TVL1 ? "tvl1" : "farneback";
+    j["flow_preset"] = o.flow_preset;
+    j["flow_direction"] = "onset -> apex, I_onset(x) ~ I_apex(x + (u, v)), pixels of the face crop";
+    j["strain"] = std::string(o.strain == flow::StrainScheme::Central ? "central" : "forward") +
+                  " differences, os = sqrt(u_x^2 + v_y^2 + (u_y + v_x)^2 / 2)";
+    j["size"] = o.size;
+    j["crop"] = crop_name(o.crop);
+    j["crop_size"] = o.crop_size;
+    j["margin"] = std::round(double(o.margin) * 1e6) / 1e6;
+    j["cascade"] = o.cascade;
+    j["boxes"] = o.boxes_file;
+    j["image"] = "flows/<subject>/<clip>.png: 8-bit RGB, R = u, G = v, B = os, each min-max normalised to 0..255 per clip (constant "
+                 "channel -> 0)";
+    j["raw"] = o.write_raw ? nlohmann::ordered_json("flows/<subject>/<clip>.f32: float32 CHW (u, v, os) un-normalised") : nullptr;
+    j["class_names"] = list.class_names;
+    j["read_report"] = list.report.summary();
+    write_file_atomic(rep.manifest_json, j.dump(2) + "\n");
   }
 
   std::vector<const Sample*> todo;
@@ -303,10 +292,14 @@ PrepareReport prepare_flow_cache(const SampleList& list, const PrepareOptions& o
     std::fflush(stderr);
   };
   progress(false);
+  // SIGINT / SIGTERM: no new clip is started; the clips being computed are abandoned (not recorded,
+  // so a rerun computes them again), the manifest keeps every clip finished before.
+  StopOnSignal stop_guard;
   auto worker = [&] {
-    for (size_t i; (i = next++) < todo.size();) {
+    for (size_t i; !stop_requested() && (i = next++) < todo.size();) {
       ClipResult r = process_clip(*todo[i], o, boxes);
       std::lock_guard<std::mutex> g(mu);
+      if (stop_requested()) return;
       ++finished;
       if (r.ok) {
         manifest << csv_line(r.row);
@@ -324,6 +317,12 @@ PrepareReport prepare_flow_cache(const SampleList& list, const PrepareOptions& o
   for (int t = 0; t < std::min<int>(threads, std::max<size_t>(1, todo.size())); ++t) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
   progress(true);
+  if (int sig = stop_signal()) {
+    manifest.close();
+    throw Interrupted(sig, "interrupted by " + std::string(signal_name(sig)) + ": the clips in progress were abandoned, " +
+                               std::to_string(rep.already_done + rep.computed) + " of " + std::to_string(rep.total) +
+                               " clips are in the cache " + o.out_dir + "; rerun the same command to resume");
+  }
 
   // Contact sheet of the face crops (onset frames) of the first clips, for checking by eye.
   if (o.contact_tiles > 0 && n > 0) {

@@ -4,21 +4,47 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "tensor/backend.h"
+
 namespace ahmsa {
 
 Optimizer::Optimizer(std::vector<Tensor> params, float lr) : params_(std::move(params)), lr_(lr) {
-  for (auto& p : params_) {
-    if (p.device() != Device::CPU || !p.is_contiguous())
-      throw ShapeError("optimiser: parameters must be contiguous CPU tensors, got " + p.str());
+  if (!params_.empty()) device_ = params_[0].device();
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    if (!p.is_contiguous())
+      throw ShapeError("optimiser: parameter " + std::to_string(i) + " is a non-contiguous view " + p.str());
+    if (p.device() != device_)
+      throw std::runtime_error("optimiser: all parameters must be on one device, parameter 0 is on " +
+                               std::string(device_name(device_)) + ", parameter " + std::to_string(i) + " on " +
+                               device_name(p.device()));
     offsets_.push_back(total_);
-    total_ += size_t(p.numel());
+    total_ += p.numel();
   }
 }
 
-void Optimizer::allocate_state(int slots) { state_.assign(size_t(slots) * total_, 0.f); }
+void Optimizer::allocate_state(int slots) { state_ = Tensor::zeros({int64_t(slots) * total_}, device_); }
 
 void Optimizer::zero_grad() {
   for (auto& p : params_) p.zero_grad();
+}
+
+tt::ParamList Optimizer::param_list() const {
+  tt::ParamList list;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor g = params_[i].grad();
+    if (params_[i].device() != device_)  // moved after the optimiser was made (Module::to)
+      throw std::runtime_error("optimiser: parameter " + std::to_string(i) + " moved to " +
+                               device_name(params_[i].device()) + " after the optimiser was made on " +
+                               device_name(device_));
+    if (g.defined() && !g.is_contiguous())  // gradients are accumulated contiguous (autograd.cpp)
+      throw ShapeError("optimiser: gradient of parameter " + std::to_string(i) + " is a non-contiguous view " + g.str());
+    list.theta.push_back(params_[i].data());
+    list.grad.push_back(g.defined() ? g.data() : nullptr);
+    list.numel.push_back(params_[i].numel());
+    list.offset.push_back(offsets_[i]);
+  }
+  return list;
 }
 
 SGD::SGD(std::vector<Tensor> params, float lr, float momentum, float weight_decay, bool nesterov)
@@ -28,22 +54,7 @@ SGD::SGD(std::vector<Tensor> params, float lr, float momentum, float weight_deca
 
 void SGD::step() {
   ++t_;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor g = params_[i].grad();
-    if (!g.defined()) continue;
-    g = g.contiguous_nograd_();
-    float* th = params_[i].data();
-    const float* gp = g.data();
-    float* v = momentum_ != 0.f ? slot(0, i) : nullptr;
-    for (int64_t j = 0; j < params_[i].numel(); ++j) {
-      float d = gp[j] + wd_ * th[j];
-      if (v) {
-        v[j] = t_ == 1 ? d : momentum_ * v[j] + d;
-        d = nesterov_ ? d + momentum_ * v[j] : v[j];
-      }
-      th[j] -= lr_ * d;
-    }
-  }
+  tt::sgd_update(device_, param_list(), momentum_ != 0.f ? slot(0) : nullptr, lr_, momentum_, wd_, nesterov_, t_ == 1);
 }
 
 Adam::Adam(std::vector<Tensor> params, float lr, float beta1, float beta2, float eps, float weight_decay,
@@ -54,27 +65,7 @@ Adam::Adam(std::vector<Tensor> params, float lr, float beta1, float beta2, float
 
 void Adam::step() {
   ++t_;
-  const float bc1 = 1.f - std::pow(b1_, float(t_)), bc2 = 1.f - std::pow(b2_, float(t_));
-  const float step_size = lr_ / bc1, bc2_sqrt = std::sqrt(bc2);
-  for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor g = params_[i].grad();
-    if (!g.defined()) continue;
-    g = g.contiguous_nograd_();
-    float* th = params_[i].data();
-    const float* gp = g.data();
-    float* m = slot(0, i);
-    float* v = slot(1, i);
-    for (int64_t j = 0; j < params_[i].numel(); ++j) {
-      float gj = gp[j];
-      if (decoupled_)
-        th[j] *= 1.f - lr_ * wd_;
-      else
-        gj += wd_ * th[j];
-      m[j] = b1_ * m[j] + (1.f - b1_) * gj;
-      v[j] = b2_ * v[j] + (1.f - b2_) * gj * gj;
-      th[j] -= step_size * m[j] / (std::sqrt(v[j]) / bc2_sqrt + eps_);
-    }
-  }
+  tt::adam_update(device_, param_list(), slot(0), slot(1), lr_, b1_, b2_, eps_, wd_, decoupled_, t_);
 }
 
 float LrSchedule::at(int64_t step) const {

@@ -1,11 +1,14 @@
 // Optimisers with PyTorch's update rules, and learning-rate schedules.
 //
-// All state (moments, momentum buffers) lives in one allocation with a view per parameter,
-// so a step allocates nothing.
+// All state (moments, momentum buffers) lives in one allocation (a tensor on the parameters'
+// device) with a range per parameter, and one kernel call per step updates every parameter
+// (tt::sgd_update / tt::adam_update over a ParamList), so a step allocates nothing. Every
+// parameter must be on one device; the state lives there too.
 #pragma once
 #include <string>
 #include <vector>
 
+#include "tensor/backend.h"
 #include "tensor/tensor.h"
 
 namespace ahmsa {
@@ -21,13 +24,17 @@ class Optimizer {
   int64_t steps() const { return t_; }
 
  protected:
-  // One state slab of `slots` × (all parameters' sizes); slot(s, i) is parameter i's view.
+  // One zeroed state slab of `slots` × (all parameters' sizes); slot s starts at slot(s), and
+  // parameter i's state at slot(s) + offsets_[i].
   void allocate_state(int slots);
-  float* slot(int s, size_t i) { return state_.data() + size_t(s) * total_ + offsets_[i]; }
+  float* slot(int s) const { return state_.data() + int64_t(s) * total_; }
+  // The parameters, their current gradients (null where none) and state offsets, for one kernel call.
+  tt::ParamList param_list() const;
   std::vector<Tensor> params_;
-  std::vector<size_t> offsets_;
-  size_t total_ = 0;
-  std::vector<float> state_;
+  Device device_ = Device::CPU;  // of every parameter and of the state
+  std::vector<int64_t> offsets_;
+  int64_t total_ = 0;
+  Tensor state_;
   float lr_;
   int64_t t_ = 0;
 };

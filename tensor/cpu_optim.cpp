@@ -1,0 +1,58 @@
+// Optimiser updates over every parameter in one call (PyTorch's update rules, float32 as PyTorch
+// computes them). Elements are independent, so threads split each parameter; the result does not
+// depend on the thread count.
+#include <cmath>
+
+#include "tensor/kernels.h"
+#include "tensor/parallel.h"
+
+namespace ahmsa::cpu {
+
+static constexpr int64_t kGrain = 1 << 14;
+
+void sgd_update(const ParamList& p, float* v_slab, float lr, float momentum, float weight_decay, bool nesterov,
+                bool first) {
+  for (size_t k = 0; k < p.theta.size(); ++k) {
+    if (!p.grad[k]) continue;
+    float* th = p.theta[k];
+    const float* g = p.grad[k];
+    float* v = v_slab ? v_slab + p.offset[k] : nullptr;
+    parallel_for(0, p.numel[k], kGrain, [&](int64_t lo, int64_t hi) {
+      for (int64_t j = lo; j < hi; ++j) {
+        float d = g[j] + weight_decay * th[j];
+        if (v) {
+          v[j] = first ? d : momentum * v[j] + d;
+          d = nesterov ? d + momentum * v[j] : v[j];
+        }
+        th[j] -= lr * d;
+      }
+    });
+  }
+}
+
+void adam_update(const ParamList& p, float* m_slab, float* v_slab, float lr, float beta1, float beta2, float eps,
+                 float weight_decay, bool decoupled, int64_t t) {
+  const float bc1 = 1.f - std::pow(beta1, float(t)), bc2 = 1.f - std::pow(beta2, float(t));
+  const float step_size = lr / bc1, bc2_sqrt = std::sqrt(bc2);
+  for (size_t k = 0; k < p.theta.size(); ++k) {
+    if (!p.grad[k]) continue;
+    float* th = p.theta[k];
+    const float* g = p.grad[k];
+    float* m = m_slab + p.offset[k];
+    float* v = v_slab + p.offset[k];
+    parallel_for(0, p.numel[k], kGrain, [&](int64_t lo, int64_t hi) {
+      for (int64_t j = lo; j < hi; ++j) {
+        float gj = g[j];
+        if (decoupled)
+          th[j] *= 1.f - lr * weight_decay;
+        else
+          gj += weight_decay * th[j];
+        m[j] = beta1 * m[j] + (1.f - beta1) * gj;
+        v[j] = beta2 * v[j] + (1.f - beta2) * gj * gj;
+        th[j] -= step_size * m[j] / (std::sqrt(v[j]) / bc2_sqrt + eps);
+      }
+    });
+  }
+}
+
+}  // namespace ahmsa::cpu

@@ -1,0 +1,109 @@
+// A short LOSO run with the folds training on CUDA gives the predictions of the same run on the CPU:
+// the same classes for every clip and class probabilities within 1e-3 (the devices sum in different
+// orders; dropout masks are the same on both). Built for the simulator and with nvcc (a GPU, or it
+// says why it skips).
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include <unistd.h>
+
+#include "tensor/device.h"
+#include "tensor/parallel.h"
+#include "train/data/table.h"
+#include "train/loso.h"
+
+namespace fs = std::filesystem;
+using namespace ahmsa;
+using namespace ahmsa::train;
+
+namespace {
+
+// 3 subjects x 3 classes x 2 clips of 8x8 flow images: class c has a bright square in channel c.
+data::FlowDataset tiny_corpus() {
+  data::FlowDataset ds;
+  ds.class_names = {"negative", "positive", "surprise"};
+  ds.source = "test corpus";
+  Generator g(11);
+  const int S = 8;
+  for (int subj = 0; subj < 3; ++subj)
+    for (int c = 0; c < 3; ++c)
+      for (int k = 0; k < 2; ++k) {
+        data::FlowSample s;
+        s.dataset = "casme2", s.subject = "casme2/sub0" + std::to_string(subj + 1);
+        s.clip = "EP0" + std::to_string(c) + "_0" + std::to_string(k);
+        s.label = c, s.size = S;
+        s.x.assign(size_t(3 * S * S), 0.f);
+        for (auto& v : s.x) v = 0.3f * g.uniform();
+        for (int y = 2; y < 6; ++y)
+          for (int x = 2; x < 6; ++x) s.x[size_t(c * S * S + y * S + x)] = 0.8f + 0.2f * g.uniform();
+        ds.samples.push_back(s);
+      }
+  return ds;
+}
+
+RunOptions options(const fs::path& out, Device device) {
+  RunOptions o;
+  o.out_dir = out.string();
+  o.progress = false;
+  o.device = device;
+  o.settings.protocol.seed = 5;
+  o.settings.fold.model = AhmsaConfig::parse("size=8;stem=8;channels=32,32");
+  o.settings.fold.epochs = 3;
+  o.settings.fold.batch_size = 6;
+  o.settings.fold.optim.lr = 3e-3f;
+  o.settings.fold.optim.warmup_epochs = 1;
+  return o;
+}
+
+// One folder per process: CTest runs the simulated thread orders of this test at the same time.
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("ahmsa_test_cuda_loso_" + std::to_string(getpid()) + "_" + name);
+  fs::remove_all(d);
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("LOSO on CUDA predicts what LOSO on the CPU predicts") {
+  if (!cuda_available()) {
+    std::printf("test_cuda_loso: skipped, no usable GPU (this build has CUDA but the machine has no driver or device)\n");
+    return;
+  }
+  set_num_threads(1);
+  const data::FlowDataset ds = tiny_corpus();
+  const fs::path cpu_dir = fresh_dir("cpu"), gpu_dir = fresh_dir("cuda");
+  const RunResult cpu = run_training(ds, options(cpu_dir, Device::CPU));
+  const RunResult gpu = run_training(ds, options(gpu_dir, Device::CUDA));
+  REQUIRE(cpu.complete);
+  REQUIRE(gpu.complete);
+  CHECK(gpu.folds == 3);
+  CHECK(gpu.failed == 0);
+  int clips = 0;
+  double worst = 0;
+  for (int i = 1; i <= 3; ++i) {
+    const std::string fold = "fold_0" + std::to_string(i);
+    const data::Table a = data::read_csv((cpu_dir / fold / "predictions.csv").string());
+    const data::Table b = data::read_csv((gpu_dir / fold / "predictions.csv").string());
+    REQUIRE(a.size() == b.size());
+    for (size_t row = 1; row < a.size(); ++row) {
+      CAPTURE(fold);
+      CAPTURE(row);
+      CHECK(a[row][3] == b[row][3]);  // the clip
+      CHECK(a[row][5] == b[row][5]);  // the predicted class
+      for (size_t k = 6; k < a[row].size(); ++k) {
+        const double d = std::abs(std::stod(a[row][k]) - std::stod(b[row][k]));
+        worst = std::max(worst, d);
+        CHECK(d <= 1e-3);
+      }
+      ++clips;
+    }
+  }
+  CHECK(clips == 18);
+  CHECK(gpu.report.pooled.uf1 == doctest::Approx(cpu.report.pooled.uf1));
+  fs::remove_all(cpu_dir);
+  fs::remove_all(gpu_dir);
+  MESSAGE("18 clips: same classes; largest probability difference CUDA vs CPU " << worst << "; pooled UF1 "
+                                                                               << gpu.report.pooled.uf1);
+}

@@ -1,0 +1,158 @@
+// The settings of a training run, each declared once (declare_settings below): its option name,
+// type (the member's), default, allowed values or range, help line and whether it changes the results.
+// The command line (tools/cmd_train.cpp binds every entry to a CLI11 option), the run file
+// (--write-config), config.json, the resume signature and the report are all derived from that list,
+// so a setting is added or changed in one place.
+//
+// The consumers get the narrow part they need: make_folds the ProtocolSettings, train_fold the
+// FoldSettings (optimiser and schedule in OptimSettings), the report a ReportSettings.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/ahmsa_net.h"
+
+namespace ahmsa::train {
+
+// ---- the modes: enums from the parser on ---------------------------------------------------
+enum class Split { Loso, Kfold, Single };
+enum class Selection { Last, Val };
+enum class OptimizerKind { AdamW, Adam, Sgd };
+enum class ScheduleKind { Cosine, Constant, OneCycle };
+
+// The spelling of each value on the command line, in run files and in config.json.
+template <class E>
+using Choices = std::vector<std::pair<const char*, E>>;
+const Choices<Split>& choices(Split);
+const Choices<Selection>& choices(Selection);
+const Choices<OptimizerKind>& choices(OptimizerKind);
+const Choices<ScheduleKind>& choices(ScheduleKind);
+
+template <class E>
+const char* name_of(E e) {
+  for (auto& [n, v] : choices(E{}))
+    if (v == e) return n;
+  return "?";
+}
+// "a|b|c"
+template <class E>
+std::string choice_list(E) {
+  std::string s;
+  for (auto& [n, v] : choices(E{})) s += (s.empty() ? "" : "|") + std::string(n);
+  return s;
+}
+
+// ---- the parts each consumer receives ------------------------------------------------------
+struct ProtocolSettings {  // make_folds
+  Split split{};
+  int k = 0;
+  double test_fraction = 0;
+  double val_fraction = 0;
+  uint64_t seed = 0;
+};
+
+struct OptimSettings {  // make_optimizer, make_schedule
+  OptimizerKind optimizer{};
+  float lr = 0, weight_decay = 0;
+  ScheduleKind schedule{};
+  float warmup_epochs = 0, min_lr = 0;
+};
+
+struct FoldSettings {  // train_fold
+  AhmsaConfig model;  // classes and input_size are set from the dataset by run_training
+  OptimSettings optim;
+  int epochs = 0, batch_size = 0;
+  bool class_balanced_loss = false, balanced_sampling = false, flip = false;
+  float label_smoothing = 0;
+  Selection select{};
+  int patience = 0;
+  int eval_batch = 128;  // inference batch for validation and test (no effect on results)
+  Device device = Device::CPU;  // where the model and its batches live (chosen by --device, not a declared setting)
+};
+
+struct RunSettings {
+  ProtocolSettings protocol;
+  FoldSettings fold;
+  std::vector<int> only_folds;  // 1-based fold numbers to train in this invocation (empty: all)
+  bool report_best_test = false;
+  RunSettings();  // every setting at its declared default
+};
+
+// What the report needs.
+struct ReportSettings {
+  Split split{};
+  Selection select{};
+  int epochs = 0;
+  bool report_best_test = false;
+};
+ReportSettings report_settings(const RunSettings& s);
+
+// ---- the declaration -----------------------------------------------------------------------
+// Result: part of the run's signature (a folder made with another value is not resumed).
+// Invocation: what this invocation does (which folds now, an extra report line); recorded, not compared.
+enum class Role { Result, Invocation };
+struct Range {
+  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+  bool any() const { return lo == -std::numeric_limits<double>::infinity() && hi == std::numeric_limits<double>::infinity(); }
+};
+
+// Calls v.section(title) before each group, then v(member, name, default, help, role, range) once per
+// setting. Visitors: the defaults (RunSettings()), the CLI binding (tools/), to_json, the run file.
+template <class S, class V>
+void declare_settings(S& s, V&& v) {
+  constexpr Role R = Role::Result;
+  v.section("protocol");
+  v(s.protocol.split, "split", Split::Loso, "leave-one-subject-out, k folds of subjects, or one train/test split of subjects", R);
+  v(s.protocol.k, "k", 5, "folds for --split kfold", R, Range{2, 100000});
+  v(s.protocol.test_fraction, "test-fraction", 0.2, "held-out share of subjects for --split split", R, Range{0.001, 0.999});
+  v(s.only_folds, "folds", std::vector<int>{}, "train only these folds now (1-based, e.g. 1,2,5); the report is written once all are done",
+    Role::Invocation);
+  v(s.protocol.seed, "seed", uint64_t(1), "run seed: initialisation, order, augmentation, subject draws (fold seeds derive from it)", R);
+  v.section("model selection");
+  v(s.fold.select, "select", Selection::Last, "last epoch of the fixed budget (clean) or best validation UF1", R);
+  v(s.protocol.val_fraction, "val-fraction", 0.0,
+    "share of each fold's training subjects held out for validation (0 = none; --select val sets 0.15 when not given)", R,
+    Range{0, 0.999});
+  v(s.fold.patience, "patience", 0, "with --select val: stop after N epochs without improvement (0 = whole budget)", R, Range{0, 1e9});
+  v(s.report_best_test, "report-best-test", false,
+    "also report the test-selected score (best epoch on the test subject), labelled TEST-SELECTED: optimistic, not a valid estimate",
+    Role::Invocation);
+  v.section("optimisation");
+  v(s.fold.epochs, "epochs", 30, "epochs per fold", R, Range{1, 1e6});
+  v(s.fold.batch_size, "batch", 32, "batch size", R, Range{1, 1e6});
+  v(s.fold.optim.optimizer, "optimizer", OptimizerKind::AdamW, "adamw, adam, or sgd (momentum 0.9)", R);
+  v(s.fold.optim.lr, "lr", 1e-3f, "peak learning rate", R, Range{0, 1e38});
+  v(s.fold.optim.weight_decay, "weight-decay", 0.05f, "decoupled for AdamW, L2 otherwise", R, Range{0, 1e38});
+  v(s.fold.optim.schedule, "schedule", ScheduleKind::Cosine, "cosine (linear warm-up then cosine), constant, or onecycle", R);
+  v(s.fold.optim.warmup_epochs, "warmup", 2.f, "warm-up epochs (cosine)", R, Range{0, 1e6});
+  v(s.fold.optim.min_lr, "min-lr", 1e-5f, "final learning rate (cosine)", R, Range{0, 1e38});
+  v(s.fold.class_balanced_loss, "balanced-loss", false, "class weights N / (K n_c) over the training fold", R);
+  v(s.fold.balanced_sampling, "balanced-sampling", false, "draw batches class-uniformly (with replacement)", R);
+  v(s.fold.label_smoothing, "label-smoothing", 0.f, "label smoothing epsilon", R, Range{0, 0.999});
+  v(s.fold.flip, "flip", true, "horizontal-flip augmentation (mirrors x and maps u -> 1 - u); --no-flip turns it off", R);
+  v(s.fold.model, "model-config", AhmsaConfig{},
+    "model architecture, KEY=V;... (keys as in AhmsaConfig::to_string: size, stem, channels, dropout, ...; "
+    "default: the full AHMSA-Net)", R);
+}
+
+// The settings as JSON, enums by name, the model config in its canonical string form.
+// role_filter: only the settings of that role (the signature uses Role::Result).
+nlohmann::ordered_json settings_json(const RunSettings& s);
+nlohmann::ordered_json settings_json(const RunSettings& s, Role role_filter);
+
+// Cross-setting rules, applied after parsing: --select val without --val-fraction gets 0.15.
+void resolve_settings(RunSettings& s, bool val_fraction_given);
+// Checks what no single option can: --select val needs validation subjects, ranges the parser does
+// not see (tests build RunSettings directly). Throws std::invalid_argument naming the option.
+void validate_settings(const RunSettings& s);
+
+// The run file: TOML, one `name = value` per setting with its help as a comment, in declaration
+// order. `extra` (already TOML-formatted lines, e.g. the input options) goes first.
+std::string settings_toml(const RunSettings& s, const std::vector<std::pair<std::string, std::string>>& extra);
+
+}  // namespace ahmsa::train
