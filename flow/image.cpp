@@ -8,6 +8,38 @@
 #include <filesystem>
 #include <fstream>
 
+#include <cstdlib>
+#include <unordered_set>
+
+// stb_image 2.27 asserts on some corrupt JPEGs (stbi__jpeg_huff_decode; an out-of-bounds read with
+// NDEBUG; fuzz/regression/image/jpeg_huff_decode_assert). Its STBI_ASSERT throws here instead, and its
+// allocations are tracked per load() so that the buffers of an abandoned decode are freed.
+namespace ahmsa::img::detail {
+struct StbAssert {
+  const char* what;
+};
+thread_local std::unordered_set<void*>* t_stb_live = nullptr;  // set while load() runs
+static void* stb_track(void* p) {
+  if (p && t_stb_live) t_stb_live->insert(p);
+  return p;
+}
+static void* stb_malloc(size_t n) { return stb_track(std::malloc(n)); }
+static void* stb_realloc(void* p, size_t n) {
+  void* q = std::realloc(p, n);
+  if (q && t_stb_live) t_stb_live->erase(p);
+  return stb_track(q);
+}
+static void stb_free(void* p) {
+  if (t_stb_live) t_stb_live->erase(p);
+  std::free(p);
+}
+[[noreturn]] static void stb_assert_failed(const char* what) { throw StbAssert{what}; }
+}  // namespace ahmsa::img::detail
+#define STBI_MALLOC(sz) ahmsa::img::detail::stb_malloc(sz)
+#define STBI_REALLOC(p, newsz) ahmsa::img::detail::stb_realloc(p, newsz)
+#define STBI_FREE(p) ahmsa::img::detail::stb_free(p)
+#define STBI_ASSERT(x) ((x) ? (void)0 : ahmsa::img::detail::stb_assert_failed(#x))
+
 // Only the formats frames come in: fewer decoders, less to trust with a hostile file.
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
@@ -85,6 +117,8 @@ const char* png_defect(const unsigned char* b, size_t n) {
 
 }  // namespace
 
+static Image decode(const std::vector<unsigned char>& bytes, const std::string& path, int want_channels);
+
 Image load(const std::string& path, int want_channels) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw ImageError("cannot read image '" + path + "': it is a directory");
@@ -104,12 +138,36 @@ Image load(const std::string& path, int want_channels) {
     throw ImageError("cannot read image '" + path + "': corrupt JPEG (" + defect + ")");
   if (const char* defect = png_defect(bytes.data(), bytes.size()))
     throw ImageError("cannot read image '" + path + "': corrupt PNG (" + defect + ")");
+  // stb's allocations during this load, freed if it is abandoned (an STBI_ASSERT thrown).
+  std::unordered_set<void*> live;
+  struct Tracking {
+    std::unordered_set<void*>& live;
+    explicit Tracking(std::unordered_set<void*>& l) : live(l) { detail::t_stb_live = &live; }
+    ~Tracking() {
+      detail::t_stb_live = nullptr;
+      for (void* p : live) std::free(p);
+    }
+  } tracking(live);
+  try {
+    return decode(bytes, path, want_channels);
+  } catch (const detail::StbAssert& a) {
+    throw ImageError("cannot read image '" + path + "': corrupt (stb_image: " + a.what + ")");
+  }
+}
+
+static Image decode(const std::vector<unsigned char>& bytes, const std::string& path, int want_channels) {
   int w = 0, h = 0, c = 0;
   const int n = int(bytes.size());
   // The size from the header first: a small file can claim a 20000 x 20000 image (11 GB decoded).
-  if (stbi_info_from_memory(bytes.data(), n, &w, &h, &c) && (w <= 0 || h <= 0 || int64_t(w) * h > kMaxPixels))
-    throw ImageError("image '" + path + "' is " + std::to_string(w) + "x" + std::to_string(h) + ": more than the limit of " +
-                     std::to_string(kMaxPixels) + " pixels");
+  if (stbi_info_from_memory(bytes.data(), n, &w, &h, &c)) {
+    if (w <= 0 || h <= 0 || int64_t(w) * h > kMaxPixels)
+      throw ImageError("image '" + path + "' is " + std::to_string(w) + "x" + std::to_string(h) +
+                       ": more than the limit of " + std::to_string(kMaxPixels) + " pixels");
+    // stb pads a short file with zeros: a 121-byte BMP decoded to 33 million pixels (fuzzing).
+    if (int64_t(w) * h > int64_t(bytes.size()) * kMaxPixelsPerByte)
+      throw ImageError("image '" + path + "' claims " + std::to_string(w) + "x" + std::to_string(h) + " pixels in " +
+                       std::to_string(bytes.size()) + " bytes: truncated or corrupt");
+  }
   unsigned char* px = stbi_load_from_memory(bytes.data(), n, &w, &h, &c, want_channels);
   if (!px) {
     const char* why = stbi_failure_reason();

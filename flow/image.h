@@ -27,10 +27,13 @@ struct Image {
 // under 2.3 MP). Checked from the file's header before decoding, so memory stays under ~0.7 GB.
 constexpr int64_t kMaxPixels = int64_t(1) << 25;
 constexpr uint64_t kMaxImageFileBytes = uint64_t(256) << 20;  // 256 MiB: the file is read whole
+// No format we read stores more than a few thousand pixels per byte (deflate tops out near 1032:1,
+// a JPEG block costs bits); a file claiming more is truncated, and stb would pad it with zeros.
+constexpr int64_t kMaxPixelsPerByte = 10000;
 
 // Loads PNG, JPEG or BMP; want_channels 0 keeps the file's own count, 1 gives grey, 3 RGB.
-// Throws ImageError naming the file when it is missing, unreadable, corrupt, empty, or above kMaxPixels
-// or kMaxImageFileBytes.
+// Throws ImageError naming the file when it is missing, unreadable, corrupt, empty, above kMaxPixels
+// or kMaxImageFileBytes, or claims more than kMaxPixelsPerByte pixels per byte of file.
 Image load(const std::string& path, int want_channels = 0);
 // Writes an 8-bit PNG (values rounded and clamped to [0, 255]); throws ImageError on failure.
 void save_png(const std::string& path, const Image& im);
