@@ -17,7 +17,12 @@ JOBS=${JOBS:-2}
 TARGETS=(safetensors xlsx csv flow_folder flo image)
 [ $# -gt 0 ] && TARGETS=("$@")
 
-command -v clang++ >/dev/null || { echo "fuzz: clang++ not found (Debian: apt-get install clang, which brings libFuzzer)" >&2; exit 1; }
+if ! command -v clang++ >/dev/null; then  # Debian's clang brings libFuzzer
+  echo "fuzz: installing clang"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends clang >/dev/null
+fi
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
