@@ -2,12 +2,15 @@
 // tensor/device_cuda.cu implements them with a caching allocator when CUDA is built.
 #pragma once
 #include <cstddef>
+#include <string>
 
 #include "tensor/tensor.h"
 
 namespace ahmsa {
 
-bool cuda_available();  // built with CUDA and a usable GPU is present
+// Built with CUDA and a usable GPU is present; otherwise `why` (when given) says what is missing: the
+// backend, the driver (with the CUDA error, e.g. cudaErrorInsufficientDriver, 35) or a device.
+bool cuda_available(std::string* why = nullptr);
 void* device_alloc(size_t bytes);
 void device_free(void* p);
 void device_fill(float* p, size_t n, float v);

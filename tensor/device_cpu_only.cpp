@@ -9,7 +9,10 @@ namespace ahmsa {
 
 static void no_cuda() { throw std::runtime_error("this build has no CUDA backend (nvcc was not found at configure time)"); }
 
-bool cuda_available() { return false; }
+bool cuda_available(std::string* why) {
+  if (why) *why = "this build has no CUDA backend (nvcc was not found at configure time)";
+  return false;
+}
 void* device_alloc(size_t) { no_cuda(); return nullptr; }
 void device_free(void* p) { if (p) no_cuda(); }
 void device_fill(float*, size_t, float) { no_cuda(); }

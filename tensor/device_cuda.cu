@@ -17,12 +17,17 @@ static void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e));
 }
 
-bool cuda_available() {
+bool cuda_available(std::string* why) {
   int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    if (why)
+      *why = std::string("the CUDA runtime reports ") + cudaGetErrorName(e) + " (error " + std::to_string(int(e)) +
+             ": " + cudaGetErrorString(e) + ")";
     cudaGetLastError();  // clear the sticky "no driver" error so later calls report their own
     return false;
   }
+  if (n == 0 && why) *why = "the driver reports no CUDA device";
   return n > 0;
 }
 

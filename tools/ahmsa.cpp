@@ -154,7 +154,8 @@ const char* device_choice_name(DeviceChoice choice) {
 }
 
 Device resolve_device(DeviceChoice choice) {
-  const bool gpu = cuda_available();
+  std::string why;
+  const bool gpu = cuda_available(&why);
   if (choice == DeviceChoice::Cpu) {
     std::fprintf(stderr, "device: cpu\n");
     return Device::CPU;
@@ -164,12 +165,11 @@ Device resolve_device(DeviceChoice choice) {
       std::fprintf(stderr, "device: cuda (auto: a usable GPU was found)\n");
       return Device::CUDA;
     }
-    std::fprintf(stderr, "device: cpu (auto: no usable CUDA GPU)\n");
+    std::fprintf(stderr, "device: cpu (auto: no usable CUDA GPU: %s)\n", why.c_str());
     return Device::CPU;
   }
   if (!gpu)
-    throw UsageError("--device cuda: no usable CUDA GPU (this build has no CUDA backend, or the driver or device is missing); "
-                     "use --device cpu or --device auto");
+    throw UsageError("--device cuda: no usable CUDA GPU: " + why + "; use --device cpu or --device auto");
   std::fprintf(stderr, "device: cuda\n");
   return Device::CUDA;
 }
