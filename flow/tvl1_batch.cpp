@@ -43,7 +43,7 @@ std::vector<FlowField> tvl1_batch(const std::vector<img::Image>& I0, const std::
   std::vector<FlowField> out(I0.size());
   TVL1Params one = p;
   one.threads = 1;
-  const int nt = detail::thread_count(p.threads);
+  [[maybe_unused]] const int nt = detail::thread_count(p.threads);  // unused in a build without OpenMP
   std::string error;
 #pragma omp parallel for num_threads(nt) schedule(dynamic)
   for (long b = 0; b < long(I0.size()); ++b) {
