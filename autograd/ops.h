@@ -92,5 +92,10 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
 // weighted mean) and label smoothing eps (targets (1-eps) one-hot + eps/K).
 Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, const Tensor& class_weights = Tensor(),
                      float label_smoothing = 0.f);
+// The same with the class ids already in memory on the logits' device (no upload: a captured training
+// step reads the batch's ids where the host wrote them). The ids must lie in [0, K): not checked here.
+class IntBuffer;
+Tensor cross_entropy(const Tensor& logits, const IntBuffer& targets, const Tensor& class_weights = Tensor(),
+                     float label_smoothing = 0.f);
 
 }  // namespace ahmsa

@@ -222,9 +222,10 @@ void max_mid_backward(Device dev, const float* gy, const int32_t* idx, float* gx
   AHMSA_CUDA_BRANCH(max_mid_backward, gy, idx, gx, outer, R, inner);
 }
 
-void dropout_mask(Device dev, float* mask, int64_t n, float p, uint64_t seed, uint64_t offset) {
-  if (dev == Device::CPU) return cpu::dropout_mask(mask, n, p, seed, offset);
-  AHMSA_CUDA_BRANCH(dropout_mask, mask, n, p, seed, offset);
+void dropout_mask(Device dev, float* mask, int64_t n, float p, uint64_t seed, uint64_t offset,
+                  const uint64_t* offset_shift) {
+  if (dev == Device::CPU) return cpu::dropout_mask(mask, n, p, seed, offset, offset_shift);
+  AHMSA_CUDA_BRANCH(dropout_mask, mask, n, p, seed, offset, offset_shift);
 }
 
 void sgd_update(Device dev, const ParamList& p, float* v_slab, float lr, float momentum, float weight_decay,

@@ -16,7 +16,10 @@ using cpu::Binary;
 using cpu::ConvShape;
 using cpu::kMaxDims;
 using cpu::ParamList;
+using cpu::StepTerms;
 using cpu::StridedView;
+using cpu::adam_terms;
+using cpu::sgd_terms;
 using cpu::Unary;
 
 // Whether this build has the CUDA kernels compiled in (cuda_available() in tensor/device.h says
@@ -98,7 +101,8 @@ void max_mid_backward(Device dev, const float* gy, const int32_t* idx, float* gx
                       int64_t inner);
 
 // ---- dropout: a counter-based generator, so any device gives the same mask for the same seed ---------
-void dropout_mask(Device dev, float* mask, int64_t n, float p, uint64_t seed, uint64_t offset);
+void dropout_mask(Device dev, float* mask, int64_t n, float p, uint64_t seed, uint64_t offset,
+                  const uint64_t* offset_shift = nullptr);
 
 // ---- optimisers: one call updates every parameter (PyTorch's update rules) -------------------------
 void sgd_update(Device dev, const ParamList& p, float* v_slab, float lr, float momentum, float weight_decay,

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -26,6 +28,17 @@ class IntBuffer {
     else  // device_copy moves 4-byte words; the bits of an int32 travel unchanged as a float's
       device_copy(reinterpret_cast<float*>(b.p_), d, reinterpret_cast<const float*>(v.data()), Device::CPU, v.size());
     return b;
+  }
+  // Overwrites the values in place (same size): the memory, and so any captured kernel reading it, stays.
+  void assign(const std::vector<int32_t>& v) {
+    if (int64_t(v.size()) != n_)
+      throw std::invalid_argument("IntBuffer::assign: " + std::to_string(v.size()) + " values for a buffer of " +
+                                  std::to_string(n_));
+    if (device_ == Device::CPU)
+      std::memcpy(p_, v.data(), v.size() * sizeof(int32_t));
+    else
+      device_copy(reinterpret_cast<float*>(p_), device_, reinterpret_cast<const float*>(v.data()), Device::CPU,
+                  v.size());
   }
   std::vector<int32_t> to_vector() const {  // the values, read back to the host
     std::vector<int32_t> v(static_cast<size_t>(n_));

@@ -2,6 +2,7 @@
 // computes them). Elements are independent, so threads split each parameter; the result does not
 // depend on the thread count.
 #include <cmath>
+#include <cstring>
 
 #include "tensor/kernels.h"
 #include "tensor/parallel.h"
@@ -10,8 +11,16 @@ namespace ahmsa::cpu {
 
 static constexpr int64_t kGrain = 1 << 14;
 
-void sgd_update(const ParamList& p, float* v_slab, float lr, float momentum, float weight_decay, bool nesterov,
+StepTerms sgd_terms(float lr) { return {lr, 1.f, lr, 1.f}; }
+
+StepTerms adam_terms(float lr, float beta1, float beta2, float weight_decay, int64_t t) {
+  const float bc1 = 1.f - std::pow(beta1, float(t)), bc2 = 1.f - std::pow(beta2, float(t));
+  return {lr, 1.f - lr * weight_decay, lr / bc1, std::sqrt(bc2)};
+}
+
+void sgd_update(const ParamList& p, float* v_slab, float lr_arg, float momentum, float weight_decay, bool nesterov,
                 bool first) {
+  const float lr = p.live ? p.live[0] : lr_arg;
   for (size_t k = 0; k < p.theta.size(); ++k) {
     if (!p.grad[k]) continue;
     float* th = p.theta[k];
@@ -32,8 +41,9 @@ void sgd_update(const ParamList& p, float* v_slab, float lr, float momentum, flo
 
 void adam_update(const ParamList& p, float* m_slab, float* v_slab, float lr, float beta1, float beta2, float eps,
                  float weight_decay, bool decoupled, int64_t t) {
-  const float bc1 = 1.f - std::pow(beta1, float(t)), bc2 = 1.f - std::pow(beta2, float(t));
-  const float step_size = lr / bc1, bc2_sqrt = std::sqrt(bc2);
+  StepTerms terms = adam_terms(lr, beta1, beta2, weight_decay, t);
+  if (p.live) std::memcpy(&terms, p.live, sizeof terms);
+  const float decay = terms.decay, step_size = terms.step_size, bc2_sqrt = terms.bc2_sqrt;
   for (size_t k = 0; k < p.theta.size(); ++k) {
     if (!p.grad[k]) continue;
     float* th = p.theta[k];
@@ -44,7 +54,7 @@ void adam_update(const ParamList& p, float* m_slab, float* v_slab, float lr, flo
       for (int64_t j = lo; j < hi; ++j) {
         float gj = g[j];
         if (decoupled)
-          th[j] *= 1.f - lr * weight_decay;
+          th[j] *= decay;
         else
           gj += weight_decay * th[j];
         m[j] = beta1 * m[j] + (1.f - beta1) * gj;

@@ -42,11 +42,17 @@ inline void check(cublasStatus_t s, const std::string& what) {
   if (s != CUBLAS_STATUS_SUCCESS) throw CudaError(what + ": " + cublas_status_name(s));
 }
 
-// The stream every kernel of the backend runs on (the legacy default stream for now; one place to
-// change for CUDA-graph capture).
-inline cudaStream_t stream() { return nullptr; }
+// The stream every kernel of the backend runs on: the legacy default stream, or, while this thread
+// captures a CUDA graph (DeviceGraph, tensor/device_graph.h), the capture's stream. Every launch and
+// async copy of the backend names stream(), so the same code runs eagerly or is recorded.
+inline cudaStream_t& current_stream() {
+  thread_local cudaStream_t s = nullptr;
+  return s;
+}
+inline cudaStream_t stream() { return current_stream(); }
 
-// One cuBLAS handle per host thread, bound to stream(); TF32 off (fp32 products, as on the CPU).
+// One cuBLAS handle per host thread, bound to stream(), with a workspace of its own (so that no cuBLAS
+// call allocates, which a graph capture needs); TF32 off (fp32 products, as on the CPU).
 cublasHandle_t cublas();
 
 }  // namespace ahmsa::cuda

@@ -16,8 +16,10 @@ cublasHandle_t cublas() {
   struct Handle {
     cublasHandle_t h = nullptr;
     cudaStream_t bound = nullptr;
+    void* workspace = nullptr;
     ~Handle() {
       if (h) cublasDestroy(h);  // at thread exit; the status is of no use then
+      device_free(workspace);
     }
   };
   thread_local Handle handle;
@@ -26,6 +28,10 @@ cublasHandle_t cublas() {
     check(cublasCreate(&h), "cublasCreate");
     handle.h = h;
     check(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), "cublasSetMathMode(CUBLAS_DEFAULT_MATH)");
+    // 32 MiB, cuBLAS's recommendation for Hopper; kept for the thread's life (the handle uses it).
+    constexpr size_t kWorkspace = size_t(32) << 20;
+    handle.workspace = device_alloc(kWorkspace);
+    check(cublasSetWorkspace(h, handle.workspace, kWorkspace), "cublasSetWorkspace (32 MiB)");
     check(cublasSetStream(h, stream()), "cublasSetStream");
     handle.bound = stream();
   } else if (handle.bound != stream()) {

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "tensor/device.h"
+#include "tensor/device_graph.h"
 
 namespace ahmsa {
 
@@ -23,6 +24,14 @@ void device_copy(float* dst, Device dd, const float* src, Device sd, size_t n) {
   }
   no_cuda();
 }
+
+struct DeviceGraph::Impl {};
+DeviceGraph::DeviceGraph() = default;
+DeviceGraph::~DeviceGraph() = default;
+bool DeviceGraph::supported() { return false; }
+void DeviceGraph::capture(const std::function<void()>&) { no_cuda(); }
+bool DeviceGraph::captured() const { return false; }
+void DeviceGraph::replay() { no_cuda(); }
 
 }  // namespace ahmsa
 #endif

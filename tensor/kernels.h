@@ -122,16 +122,30 @@ void strided_copy(const float* src, const StridedView& view, float* dst);
 void max_mid_backward(const float* gy, const int32_t* idx, float* gx, int64_t outer, int64_t R, int64_t inner);
 
 // ---- dropout: a counter-based generator, so any device gives the same mask for the same seed ---------
-// u_i = counter_uniform(seed, offset + i) (tensor/counter_rng.h); mask_i = u_i < p ? 0 : 1/(1 − p)
-void dropout_mask(float* mask, int64_t n, float p, uint64_t seed, uint64_t offset);
+// u_i = counter_uniform(seed, offset + shift + i) (tensor/counter_rng.h); mask_i = u_i < p ? 0 : 1/(1 − p).
+// shift = *offset_shift when given (memory on the kernel's device: a captured graph's launch reads the
+// step's shift there), else 0.
+void dropout_mask(float* mask, int64_t n, float p, uint64_t seed, uint64_t offset,
+                  const uint64_t* offset_shift = nullptr);
 
 // ---- optimisers: one call updates every parameter (PyTorch's update rules) -------------------------
 // Parameter i is theta[i][0..n[i]) with gradient grad[i] (null: skipped) and state at offset[i] in the slabs.
+// `live`, when set, points at the step's terms (a StepTerms, in memory on the kernel's device) and the
+// kernels read lr and t's terms there instead of from their arguments: one captured launch then serves
+// every step of a CUDA graph, the host writing the coming step's terms before each replay.
 struct ParamList {
   std::vector<float*> theta;
   std::vector<const float*> grad;
   std::vector<int64_t> numel, offset;
+  const float* live = nullptr;
 };
+// The per-step terms of an update, computed on the host in float as PyTorch does: SGD uses lr only;
+// Adam: decay = 1 − lr λ, step_size = lr / (1 − β1ᵗ), bc2_sqrt = sqrt(1 − β2ᵗ).
+struct StepTerms {
+  float lr, decay, step_size, bc2_sqrt;
+};
+StepTerms sgd_terms(float lr);
+StepTerms adam_terms(float lr, float beta1, float beta2, float weight_decay, int64_t t);
 // SGD: d = g + λθ; with momentum v = first ? d : μ v + d, d = nesterov ? d + μ v : v;  θ −= lr d
 void sgd_update(const ParamList& p, float* v_slab, float lr, float momentum, float weight_decay, bool nesterov,
                 bool first);

@@ -13,6 +13,7 @@ namespace ahmsa::cuda {
 using cpu::Binary;
 using cpu::ConvShape;
 using cpu::ParamList;
+using cpu::StepTerms;
 using cpu::StridedView;
 using cpu::Unary;
 
@@ -117,8 +118,11 @@ void strided_copy(const float* src, const StridedView& view, float* dst);
 void max_mid_backward(const float* gy, const int32_t* idx, float* gx, int64_t outer, int64_t R, int64_t inner);
 
 // ---- dropout: a counter-based generator, so any device gives the same mask for the same seed ---------
-// u_i = counter_uniform(seed, offset + i) (tensor/counter_rng.h); mask_i = u_i < p ? 0 : 1/(1 − p)
-void dropout_mask(float* mask, int64_t n, float p, uint64_t seed, uint64_t offset);
+// u_i = counter_uniform(seed, offset + shift + i) (tensor/counter_rng.h); mask_i = u_i < p ? 0 : 1/(1 − p).
+// shift = *offset_shift when given (memory on the kernel's device: a captured graph's launch reads the
+// step's shift there), else 0.
+void dropout_mask(float* mask, int64_t n, float p, uint64_t seed, uint64_t offset,
+                  const uint64_t* offset_shift = nullptr);
 
 // ---- optimisers: one call updates every parameter (PyTorch's update rules) -------------------------
 // Parameter i is theta[i][0..n[i]) with gradient grad[i] (null: skipped) and state at offset[i] in the slabs.

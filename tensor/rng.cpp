@@ -22,7 +22,7 @@ void Generator::manual_seed(uint64_t seed) {
 }
 
 Generator::CounterBlock Generator::counter_block(uint64_t n) {
-  CounterBlock b{seed_, counter_offset_};
+  CounterBlock b{seed_, counter_offset_, counter_shift_};
   counter_offset_ += n;
   return b;
 }

@@ -21,14 +21,20 @@ class Generator {
   // The next n numbers of this generator's counter-based stream (tensor/counter_rng.h), for kernels
   // that draw on a device: number i of the block is counter_uniform(seed, offset + i). The seed is the
   // one given to manual_seed; each call advances the offset by n. Independent of the xoshiro stream.
+  // While a CUDA graph is captured, `shift` points at device memory holding what the replay adds to
+  // every offset of the step (so one captured launch draws a new block at each replay); null otherwise.
   struct CounterBlock {
     uint64_t seed, offset;
+    const uint64_t* shift;
   };
   CounterBlock counter_block(uint64_t n);
+  uint64_t counter_offset() const { return counter_offset_; }
+  void set_counter_shift(const uint64_t* device_shift) { counter_shift_ = device_shift; }
 
  private:
   uint64_t s_[4];
   uint64_t seed_ = 0, counter_offset_ = 0;
+  const uint64_t* counter_shift_ = nullptr;
   bool have_spare_ = false;
   float spare_ = 0.f;
 };

@@ -1,6 +1,7 @@
 // A short LOSO run with the folds training on CUDA gives the predictions of the same run on the CPU:
 // the same classes for every clip and class probabilities within 1e-3 (the devices sum in different
-// orders; dropout masks are the same on both). Built for the simulator and with nvcc (a GPU, or it
+// orders; dropout masks are the same on both). The CUDA run replays its training steps as CUDA
+// graphs (the default), which the simulator counts. Built for the simulator and with nvcc (a GPU, or it
 // says why it skips).
 #include <doctest/doctest.h>
 
@@ -10,6 +11,9 @@
 #include <unistd.h>
 
 #include "tensor/device.h"
+#ifdef AHMSA_CUDA_SIM
+#include <cuda_runtime.h>  // cudasim::graph_launches()
+#endif
 #include "tensor/parallel.h"
 #include "train/data/table.h"
 #include "tiny_corpus.h"
@@ -53,7 +57,16 @@ TEST_CASE("LOSO on CUDA predicts what LOSO on the CPU predicts") {
   const data::FlowDataset ds = testing::tiny_corpus(3, 11);
   const fs::path cpu_dir = fresh_dir("cpu"), gpu_dir = fresh_dir("cuda");
   const RunResult cpu = run_training(ds, options(cpu_dir, Device::CPU));
+#ifdef AHMSA_CUDA_SIM
+  const uint64_t replays_before = cudasim::graph_launches();
+#endif
   const RunResult gpu = run_training(ds, options(gpu_dir, Device::CUDA));
+#ifdef AHMSA_CUDA_SIM
+  // 12 training clips a fold in batches of 6: two steps an epoch. The first step runs eagerly, the
+  // second is captured, and every step after it is a replay of the graph: 1 + 2 + 2 replays in each of
+  // the 3 folds (--cuda-graphs is on by default).
+  CHECK(cudasim::graph_launches() - replays_before == 15);
+#endif
   REQUIRE(cpu.complete);
   REQUIRE(gpu.complete);
   CHECK(gpu.folds == 3);

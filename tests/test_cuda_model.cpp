@@ -12,6 +12,7 @@
 #include "op_registry.h"
 #include "tensor/device.h"
 #include "train/optim/optim.h"
+#include "train/step_graph.h"
 
 using namespace ahmsa;
 using ahmsa::testing::rel_error;
@@ -132,5 +133,103 @@ TEST_CASE("after the first training step, a step calls cudaMalloc no more (the c
   step();
   step();
   CHECK(cudasim::malloc_calls() == after_first);
+}
+
+// The same seven training steps twice: all eager, and with steps 2-5 and 7 through StepGraph (captured
+// at step 2, replayed after), step 6 eager in between. Different batches, targets and learning rates at
+// every step, dropout on: the replays must read the step's batch, ids, lr, bias corrections and dropout
+// offsets from device memory. The losses, logits and final weights must be equal bit for bit.
+namespace {
+struct Trace {
+  std::vector<double> losses;
+  std::vector<std::vector<float>> logits;
+  std::vector<std::vector<float>> state;
+};
+
+template <class MakeOpt>
+Trace train_seven(bool graphed, MakeOpt make_opt, uint64_t* replays_out = nullptr, uint64_t* mallocs_out = nullptr) {
+  Generator init(11), data(12), drop(13);
+  AhmsaConfig config;
+  config.input_size = 16;
+  config.stem = 8;
+  config.channels = {32, 32};
+  AhmsaNet net(config, init);  // dropout 0.3
+  net.to(Device::CUDA);
+  net.train();
+  std::unique_ptr<Optimizer> opt = make_opt(net.parameters());
+  std::unique_ptr<train::StepGraph> graph;
+  if (graphed) graph = std::make_unique<train::StepGraph>(net, *opt, drop, Tensor(), 0.1f);
+  Trace t;
+  for (int step = 1; step <= 7; ++step) {
+    Tensor x = Tensor::empty({4, 3, 16, 16});
+    uniform_(x, 0.f, 1.f, data);
+    std::vector<int> y(4);
+    for (int& c : y) c = int(data.below(3));
+    const float lr = 1e-3f * float(step);
+    if (graphed && step != 1 && step != 6) {
+      train::StepGraph::Result r = graph->run(x, y, lr);
+      t.losses.push_back(r.loss);
+      t.logits.push_back(r.logits);
+    } else {
+      opt->set_lr(lr);
+      Tensor logits = net.forward(x.to(Device::CUDA), drop);
+      Tensor loss = cross_entropy(logits, y, Tensor(), 0.1f);
+      t.losses.push_back(loss.item());
+      opt->zero_grad();
+      loss.backward();
+      opt->step();
+      t.logits.push_back(logits.detach().to_vector());
+    }
+    if (step == 3 && mallocs_out) *mallocs_out = cudasim::malloc_calls();
+    if (step == 5 && mallocs_out) *mallocs_out = cudasim::malloc_calls() - *mallocs_out;
+  }
+  if (replays_out) *replays_out = cudasim::graph_launches();
+  for (auto& [name, v] : net.state_dict()) t.state.push_back(v.to_vector());
+  return t;
+}
+
+template <class MakeOpt>
+void check_graph_equals_eager(MakeOpt make_opt) {
+  const Trace eager = train_seven(false, make_opt);
+  const uint64_t launches_before = cudasim::graph_launches();
+  uint64_t launches_after = 0, mallocs = 0;
+  const Trace graphed = train_seven(true, make_opt, &launches_after, &mallocs);
+  CHECK(launches_after - launches_before == 5);  // steps 2, 3, 4, 5 and 7 were replays
+  CHECK(mallocs == 0);                            // replays 4 and 5 call no cudaMalloc
+  REQUIRE(eager.losses.size() == graphed.losses.size());
+  for (size_t i = 0; i < eager.losses.size(); ++i) {
+    CAPTURE(i);
+    CHECK(graphed.losses[i] == eager.losses[i]);
+    CHECK(graphed.logits[i] == eager.logits[i]);
+  }
+  REQUIRE(eager.state.size() == graphed.state.size());
+  for (size_t i = 0; i < eager.state.size(); ++i) {
+    CAPTURE(i);
+    CHECK(graphed.state[i] == eager.state[i]);
+  }
+  CHECK(eager.losses[1] != eager.losses[2]);  // the steps differ (a replay of stale inputs would not)
+}
+}  // namespace
+
+TEST_CASE("a training step replayed as a CUDA graph computes what the eager step computes, bit for bit") {
+  SUBCASE("AdamW") {
+    check_graph_equals_eager([](std::vector<Tensor> p) -> std::unique_ptr<Optimizer> {
+      return std::make_unique<AdamW>(std::move(p), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f);
+    });
+  }
+  SUBCASE("SGD with Nesterov momentum") {
+    check_graph_equals_eager([](std::vector<Tensor> p) -> std::unique_ptr<Optimizer> {
+      return std::make_unique<SGD>(std::move(p), 1e-2f, 0.9f, 1e-4f, true);
+    });
+  }
+}
+
+TEST_CASE("a capture that would run work outside the graph fails, naming the cause, and leaves no graph") {
+  DeviceGraph graph;
+  Tensor a = Tensor::scalar(1.f, Device::CUDA);
+  CHECK_THROWS_WITH_AS(graph.capture([&] { (void)a.item(); }), doctest::Contains("not permitted when stream is capturing"),
+                       std::runtime_error);
+  CHECK_FALSE(graph.captured());
+  CHECK(a.item() == 1.f);  // the device is usable after the failed capture
 }
 #endif

@@ -360,6 +360,43 @@ TEST_CASE("a captured stream replays as a graph") {
   cudaStreamDestroy(s);
 }
 
+TEST_CASE("work left on the legacy stream during a capture invalidates it, as on a GPU") {
+  cudasim::reset();
+  std::vector<float> x(100, 1.f);
+  DeviceArray<float> d(x);
+  cudaStream_t s = nullptr;
+  REQUIRE(cudaStreamCreate(&s) == cudaSuccess);  // blocking: synchronises with the legacy stream
+  REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+  cudaStreamCaptureStatus status{};
+  REQUIRE(cudaStreamIsCapturing(s, &status) == cudaSuccess);
+  CHECK(status == cudaStreamCaptureStatusActive);
+  AHMSA_LAUNCH(1, 128, 0, s, scale)(d.p, 2.f, 100);
+  AHMSA_LAUNCH(1, 128, 0, nullptr, scale)(d.p, 3.f, 100);  // the mistake: the legacy stream
+  CHECK(cudaGetLastError() == cudaErrorStreamCaptureImplicit);
+  REQUIRE(cudaStreamIsCapturing(s, &status) == cudaSuccess);
+  CHECK(status == cudaStreamCaptureStatusInvalidated);
+  void* p = nullptr;
+  CHECK(cudaMalloc(&p, 64) == cudaErrorStreamCaptureUnsupported);  // unsafe in a thread-local capture
+  cudaGraph_t g = nullptr;
+  CHECK(cudaStreamEndCapture(s, &g) == cudaErrorStreamCaptureInvalidated);
+  CHECK(g == nullptr);
+  CHECK(cudaGetLastError() == cudaErrorStreamCaptureInvalidated);  // reported once
+  CHECK(d.get()[0] == 1.f);  // neither launch ran
+  // A relaxed capture may allocate; a non-blocking stream's capture ignores the legacy stream.
+  cudaStream_t nb = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&nb, cudaStreamNonBlocking) == cudaSuccess);
+  REQUIRE(cudaStreamBeginCapture(nb, cudaStreamCaptureModeRelaxed) == cudaSuccess);
+  REQUIRE(cudaMalloc(&p, 64) == cudaSuccess);
+  AHMSA_LAUNCH(1, 128, 0, nullptr, scale)(d.p, 3.f, 100);  // runs now, outside the capture
+  CHECK(cudaGetLastError() == cudaSuccess);
+  REQUIRE(cudaStreamEndCapture(nb, &g) == cudaSuccess);
+  CHECK(d.get()[0] == 3.f);
+  cudaGraphDestroy(g);
+  cudaFree(p);
+  cudaStreamDestroy(nb);
+  cudaStreamDestroy(s);
+}
+
 // ---- the cuBLAS double ------------------------------------------------------------------------
 namespace {
 // Row-major reference: Y[M,N] = A[M,K] B[K,N]

@@ -72,6 +72,7 @@ struct FoldSettings {  // train_fold
   Selection select{};
   int patience = 0;
   int eval_batch = 128;  // inference batch for validation and test (no effect on results)
+  bool cuda_graphs = true;  // with device CUDA: the full-batch step as one CUDA graph (no effect on results)
   Device device = Device::CPU;  // where the model and its batches live (chosen by --device, not a declared setting)
 };
 
@@ -135,6 +136,9 @@ void declare_settings(S& s, V&& v) {
   v(s.fold.balanced_sampling, "balanced-sampling", false, "draw batches class-uniformly (with replacement)", R);
   v(s.fold.label_smoothing, "label-smoothing", 0.f, "label smoothing epsilon", R, Range{0, 0.999});
   v(s.fold.flip, "flip", true, "horizontal-flip augmentation (mirrors x and maps u -> 1 - u); --no-flip turns it off", R);
+  v(s.fold.cuda_graphs, "cuda-graphs", true,
+    "with --device cuda: capture the training step in a CUDA graph and replay it (the same numbers, one launch "
+    "a step); --no-cuda-graphs launches kernel by kernel", Role::Invocation);
   v(s.fold.model, "model-config", AhmsaConfig{},
     "model architecture, KEY=V;... (keys as in AhmsaConfig::to_string: size, stem, channels, dropout, ...; "
     "default: the full AHMSA-Net)", R);

@@ -9,6 +9,7 @@
 #include "autograd/ops.h"
 #include "train/metrics.h"
 #include "train/optim/optim.h"
+#include "train/step_graph.h"
 
 namespace ahmsa::train {
 
@@ -155,6 +156,7 @@ struct FoldRun {
   int steps_per_epoch = 0;
   int64_t global_step = 0;
   double last_loss = 0;  // of the latest step
+  std::unique_ptr<StepGraph> graph;  // the full-batch step as a CUDA graph (o.cuda_graphs on CUDA)
 
   FoldRun(const data::FlowDataset& d, const Fold& f, const FoldSettings& s, uint64_t seed, std::string l)
       : ds(d), fold(f), o(s), label(std::move(l)), init_gen(seed), data_gen(seed ^ 0x9E3779B97F4A7C15ull),
@@ -196,7 +198,8 @@ struct FoldRun {
   }
 
   // One optimisation step on the clips `idx`: adds to the epoch's loss sum and correct count. Returns
-  // the failure message when the loss is not finite (nothing is updated then), else "".
+  // the failure message when the loss is not finite (an eager step then updates nothing; a replayed
+  // graph has updated: see train/step_graph.h), else "".
   std::string step(const std::vector<int>& idx, int epoch, int step_in_epoch, EpochStats& st, int64_t& correct) {
     std::vector<char> flips(idx.size(), 0);
     if (o.flip)
@@ -204,10 +207,30 @@ struct FoldRun {
     std::vector<int> y;
     for (int i : idx) y.push_back(ds.samples[size_t(i)].label);
     const float lr = sched.at(global_step);
+    Tensor batch = make_batch(ds, idx, flips);
+    // The graph is captured at the second full-size step (the first runs eagerly), after which every
+    // full-size step replays it; a shorter last batch runs eagerly.
+    if (o.cuda_graphs && o.device != Device::CPU && int(idx.size()) == o.batch_size && opt->steps() > 0) {
+      if (!graph) graph = std::make_unique<StepGraph>(*model, *opt, dropout_gen, class_weights, o.label_smoothing);
+      StepGraph::Result r = graph->run(batch, y, lr);
+      return finish_step(r.loss, r.logits, y, lr, epoch, step_in_epoch, st, correct);
+    }
     opt->set_lr(lr);
-    Tensor logits = model->forward(make_batch(ds, idx, flips).to(o.device), dropout_gen);
+    Tensor logits = model->forward(batch.to(o.device), dropout_gen);
     Tensor loss = cross_entropy(logits, y, class_weights, o.label_smoothing);
-    const double lv = last_loss = loss.item();
+    const double lv = loss.item();
+    if (!std::isfinite(lv)) return finish_step(lv, {}, y, lr, epoch, step_in_epoch, st, correct);
+    opt->zero_grad();
+    loss.backward();
+    opt->step();
+    return finish_step(lv, logits.detach().to_vector(), y, lr, epoch, step_in_epoch, st, correct);
+  }
+
+  // After a step: a non-finite loss stops the fold (the message says where); else the step's loss and
+  // correct count join the epoch's.
+  std::string finish_step(double lv, const std::vector<float>& lg, const std::vector<int>& y, float lr, int epoch,
+                          int step_in_epoch, EpochStats& st, int64_t& correct) {
+    last_loss = lv;
     if (!std::isfinite(lv)) {
       char b[512];
       std::snprintf(b, sizeof b, "fold %s: loss is %s at epoch %d, step %d/%d (global step %lld), lr %.4g; the fold is stopped",
@@ -215,16 +238,12 @@ struct FoldRun {
                     (long long)global_step + 1, double(lr));
       return b;
     }
-    opt->zero_grad();
-    loss.backward();
-    opt->step();
     ++global_step;
-    std::vector<float> lg = logits.detach().to_vector();
-    for (size_t i = 0; i < idx.size(); ++i) {
+    for (size_t i = 0; i < y.size(); ++i) {
       std::vector<float> row(lg.begin() + long(i * size_t(classes)), lg.begin() + long((i + 1) * size_t(classes)));
       correct += argmax(row) == y[i];
     }
-    st.train_loss += lv * double(idx.size());
+    st.train_loss += lv * double(y.size());
     st.lr = lr;
     return "";
   }

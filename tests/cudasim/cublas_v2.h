@@ -53,6 +53,12 @@ inline cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
   h->stream = s;
   return CUBLAS_STATUS_SUCCESS;
 }
+// cuBLAS's workspace from the caller, so that no call allocates (needed for graph capture).
+inline cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void* workspace, size_t bytes) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (bytes && !cudasim::is_device_pointer(workspace, bytes)) return CUBLAS_STATUS_INVALID_VALUE;
+  return CUBLAS_STATUS_SUCCESS;
+}
 inline cublasStatus_t cublasGetStream(cublasHandle_t h, cudaStream_t* s) {
   if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
   *s = h->stream;
@@ -157,12 +163,7 @@ inline cublasStatus_t gemm_batched(const char* call, cublasHandle_t h, cublasOpe
     for (int b = 0; b < batch; ++b)
       gemm_one(ta, tb, m, n, al == 0.f ? 0 : k, al, A + sA * b, lda, B + sB * b, ldb, be, C + sC * b, ldc);
   };
-  Stream& st = stream_of(h->stream);
-  if (st.capturing)
-    st.captured.push_back(work);
-  else
-    work();
-  return CUBLAS_STATUS_SUCCESS;
+  return submit(h->stream, work) == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }
 }  // namespace cudasim::detail
 

@@ -13,12 +13,8 @@ inline bool faulted(cudaError_t& e) {
   }
   return false;
 }
-inline int& capturing_streams() {
-  static int n = 0;
-  return n;
-}
-// While a stream is captured, synchronous copies are an error (as in the global capture mode).
-inline bool capturing_anywhere() { return capturing_streams() > 0; }
+// While a stream is captured, synchronous copies are an error (they would wait for the capture).
+inline bool capturing_anywhere() { return !captures().empty(); }
 }  // namespace cudasim::detail
 
 inline const char* cudaGetErrorName(cudaError_t e) {
@@ -38,6 +34,7 @@ inline const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
     case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
   }
   return "cudaErrorUnknown";
 }
@@ -54,6 +51,8 @@ inline const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureImplicit: return "operation would make the legacy stream depend on a capturing blocking stream";
     default: return cudaGetErrorName(e);
   }
 }
@@ -104,6 +103,7 @@ inline cudaError_t cudaMalloc(void** p, size_t bytes) {
   std::lock_guard<std::recursive_mutex> lock(cudasim::detail::big_lock());
   cudaError_t e;
   if (cudasim::detail::faulted(e)) return e;
+  if (cudasim::detail::strict_capture_running()) return cudasim::detail::set_error(cudaErrorStreamCaptureUnsupported);
   *p = cudasim::detail::device_malloc(bytes);
   return *p ? cudaSuccess : cudasim::detail::set_error(cudaErrorMemoryAllocation);
 }
@@ -157,10 +157,7 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cud
     cudasim::detail::DeviceAccess open;
     std::memmove(dst, src, bytes);
   };
-  auto& s = cudasim::detail::stream_of(stream);
-  if (s.capturing) s.captured.push_back(work);
-  else work();
-  return cudaSuccess;
+  return cudasim::detail::submit(stream, work);
 }
 inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (cudasim::detail::capturing_anywhere()) return cudasim::detail::set_error(cudaErrorStreamCaptureUnsupported);
@@ -180,10 +177,7 @@ inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_
     cudasim::detail::DeviceAccess open;
     std::memset(p, value, bytes);
   };
-  auto& s = cudasim::detail::stream_of(stream);
-  if (s.capturing) s.captured.push_back(work);
-  else work();
-  return cudaSuccess;
+  return cudasim::detail::submit(stream, work);
 }
 inline cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   if (cudasim::detail::capturing_anywhere()) return cudasim::detail::set_error(cudaErrorStreamCaptureUnsupported);
@@ -195,7 +189,11 @@ inline cudaError_t cudaStreamCreate(cudaStream_t* s) {
   *s = new cudasim::Stream;
   return cudaSuccess;
 }
-inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) { return cudaStreamCreate(s); }
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
+  *s = new cudasim::Stream;
+  (*s)->blocking = !(flags & cudaStreamNonBlocking);
+  return cudaSuccess;
+}
 inline cudaError_t cudaStreamDestroy(cudaStream_t s) {
   delete s;
   return cudaSuccess;
@@ -220,31 +218,55 @@ inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b)
   *ms = 0.f;
   return cudaSuccess;
 }
-inline cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode) {
+inline cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
   if (!s) return cudasim::detail::set_error(cudaErrorStreamCaptureUnsupported);  // not the legacy stream
   auto& st = cudasim::detail::stream_of(s);
   if (st.capturing) return cudasim::detail::set_error(cudaErrorStreamCaptureUnsupported);
   st.capturing = true;
+  st.invalidated = false;
+  st.mode = mode;
   st.captured.clear();
-  ++cudasim::detail::capturing_streams();
+  cudasim::detail::captures().push_back(&st);
   return cudaSuccess;
 }
+// Ends the capture; an invalidated capture gives no graph and cudaErrorStreamCaptureInvalidated.
 inline cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* g) {
   auto& st = cudasim::detail::stream_of(s);
   if (!st.capturing) return cudasim::detail::set_error(cudaErrorStreamCaptureInvalidated);
   st.capturing = false;
-  --cudasim::detail::capturing_streams();
-  *g = new cudasim::Graph{std::move(st.captured)};
+  auto& list = cudasim::detail::captures();
+  list.erase(std::find(list.begin(), list.end(), &st));
+  *g = nullptr;
+  std::vector<std::function<void()>> work = std::move(st.captured);
   st.captured.clear();
+  if (st.invalidated) return cudasim::detail::set_error(cudaErrorStreamCaptureInvalidated);
+  *g = new cudasim::Graph{std::move(work)};
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
+  const auto& st = cudasim::detail::stream_of(s);
+  *status = !st.capturing ? cudaStreamCaptureStatusNone
+                          : st.invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
   return cudaSuccess;
 }
 inline cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t g, unsigned long long = 0) {
   *exec = new cudasim::Graph{g->work};
   return cudaSuccess;
 }
+namespace cudasim {
+namespace detail {
+inline uint64_t& graph_launch_count() {
+  static uint64_t n = 0;
+  return n;
+}
+}  // namespace detail
+// cudaGraphLaunch calls so far (a test can tell a replayed step from an eager one).
+inline uint64_t graph_launches() { return detail::graph_launch_count(); }
+}  // namespace cudasim
 inline cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t) {
   cudaError_t e;
   if (cudasim::detail::faulted(e)) return e;
+  ++cudasim::detail::graph_launch_count();
   for (auto& w : exec->work) w();
   return cudasim::sticky_error();
 }

@@ -90,6 +90,7 @@ enum cudaError_t {
   cudaErrorLaunchFailure = 719,
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureImplicit = 906,
 };
 using cudaError = cudaError_t;
 
@@ -103,6 +104,8 @@ enum cudaMemcpyKind {
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1,
                              cudaStreamCaptureModeRelaxed = 2 };
+enum cudaStreamCaptureStatus { cudaStreamCaptureStatusNone = 0, cudaStreamCaptureStatusActive = 1,
+                               cudaStreamCaptureStatusInvalidated = 2 };
 
 namespace cudasim {
 struct Stream;
@@ -717,7 +720,10 @@ inline char* detail::shared_end() { return __stop_cudasim_shared; }
 
 // ---- CUDA graphs: capture records the work of a stream, a launch replays it ---------------------
 struct Stream {
+  bool blocking = true;  // synchronises with the legacy stream (cudaStreamCreate); false: cudaStreamNonBlocking
   bool capturing = false;
+  bool invalidated = false;  // work that would have joined the capture implicitly was submitted
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
   std::vector<std::function<void()>> captured;
 };
 struct Graph {
@@ -729,6 +735,36 @@ inline Stream& legacy_stream() {
   return s;
 }
 inline Stream& stream_of(cudaStream_t s) { return s ? *s : legacy_stream(); }
+// The streams being captured now.
+inline std::vector<Stream*>& captures() {
+  static std::vector<Stream*> v;
+  return v;
+}
+// Work for a stream: recorded while the stream is captured, else run now. Work for the legacy stream
+// while a blocking stream is captured would make the capture wait for it (an implicit dependency): as on a
+// GPU it is refused with cudaErrorStreamCaptureImplicit and the capture is invalidated, so a kernel
+// left on the legacy stream by mistake fails here rather than running outside the graph.
+inline cudaError_t submit(cudaStream_t stream, std::function<void()> work) {
+  Stream& s = stream_of(stream);
+  if (s.capturing) {
+    s.captured.push_back(std::move(work));
+    return cudaSuccess;
+  }
+  if (!stream)
+    for (Stream* c : captures())
+      if (c->blocking) {
+        c->invalidated = true;
+        return set_error(cudaErrorStreamCaptureImplicit);
+      }
+  work();
+  return cudaSuccess;
+}
+// An allocation while a capture that is not relaxed runs is one of the "potentially unsafe" calls.
+inline bool strict_capture_running() {
+  for (Stream* c : captures())
+    if (c->mode != cudaStreamCaptureModeRelaxed) return true;
+  return false;
+}
 }  // namespace detail
 
 // ---- launches -----------------------------------------------------------------------------------
@@ -861,11 +897,7 @@ struct Launcher {
       L.body = [fn, args] { std::apply(fn, *args); };
       run_grid(L, shmem);
     };
-    Stream& s = stream_of(stream);
-    if (s.capturing)
-      s.captured.push_back(work);
-    else
-      work();
+    submit(stream, work);
   }
 };
 

@@ -21,12 +21,38 @@ Optimizer::Optimizer(std::vector<Tensor> params, float lr) : params_(std::move(p
     offsets_.push_back(total_);
     total_ += p.numel();
   }
+  // Made here, not in step_captured(): allocated (and zeroed) inside a capture, it would be zeroed by
+  // every replay, after upload_terms() wrote it.
+  terms_device_ = Tensor::zeros({int64_t(sizeof(tt::StepTerms) / sizeof(float))}, device_);
 }
 
 void Optimizer::allocate_state(int slots) { state_ = Tensor::zeros({int64_t(slots) * total_}, device_); }
 
 void Optimizer::zero_grad() {
   for (auto& p : params_) p.zero_grad();
+}
+
+void Optimizer::step() {
+  ++t_;
+  update(param_list());
+}
+
+void Optimizer::step_captured() {
+  ++t_;
+  terms_host_ = terms();
+  tt::ParamList list = param_list();
+  list.live = terms_device_.data();
+  update(list);
+}
+
+void Optimizer::advance_replay() {
+  ++t_;
+  terms_host_ = terms();
+}
+
+void Optimizer::upload_terms() {
+  const float* f = reinterpret_cast<const float*>(&terms_host_);
+  terms_device_.copy_(Tensor::from_vector(terms_device_.shape(), std::vector<float>(f, f + terms_device_.numel())));
 }
 
 tt::ParamList Optimizer::param_list() const {
@@ -52,9 +78,14 @@ SGD::SGD(std::vector<Tensor> params, float lr, float momentum, float weight_deca
   if (momentum_ != 0.f) allocate_state(1);
 }
 
-void SGD::step() {
-  ++t_;
-  tt::sgd_update(device_, param_list(), momentum_ != 0.f ? slot(0) : nullptr, lr_, momentum_, wd_, nesterov_, t_ == 1);
+tt::StepTerms SGD::terms() const { return tt::sgd_terms(lr_); }
+
+void SGD::update(const tt::ParamList& list) {
+  // The first step with momentum starts the buffer (v = d): a launch that serves every replay of a
+  // graph cannot be that one.
+  if (list.live && t_ == 1 && momentum_ != 0.f)
+    throw std::logic_error("SGD with momentum: the first step cannot be captured (run it eagerly)");
+  tt::sgd_update(device_, list, momentum_ != 0.f ? slot(0) : nullptr, lr_, momentum_, wd_, nesterov_, t_ == 1);
 }
 
 Adam::Adam(std::vector<Tensor> params, float lr, float beta1, float beta2, float eps, float weight_decay,
@@ -63,9 +94,10 @@ Adam::Adam(std::vector<Tensor> params, float lr, float beta1, float beta2, float
   allocate_state(2);
 }
 
-void Adam::step() {
-  ++t_;
-  tt::adam_update(device_, param_list(), slot(0), slot(1), lr_, b1_, b2_, eps_, wd_, decoupled_, t_);
+tt::StepTerms Adam::terms() const { return tt::adam_terms(lr_, b1_, b2_, wd_, t_); }
+
+void Adam::update(const tt::ParamList& list) {
+  tt::adam_update(device_, list, slot(0), slot(1), lr_, b1_, b2_, eps_, wd_, decoupled_, t_);
 }
 
 float LrSchedule::at(int64_t step) const {

@@ -17,11 +17,19 @@ class Optimizer {
  public:
   explicit Optimizer(std::vector<Tensor> params, float lr);
   virtual ~Optimizer() = default;
-  virtual void step() = 0;  // parameters without a gradient are skipped
+  void step();  // parameters without a gradient are skipped
   void zero_grad();
   void set_lr(float lr) { lr_ = lr; }
   float lr() const { return lr_; }
   int64_t steps() const { return t_; }
+
+  // For a step captured in a CUDA graph (tensor/device_graph.h): step_captured() is step() whose update
+  // reads the step's terms (lr, and t's bias corrections) from device memory instead of baking them in
+  // the launch; before the captured work runs, and before every replay after advance_replay() (one
+  // more step on the host's count, at the current lr), upload_terms() writes them there.
+  void step_captured();
+  void advance_replay();
+  void upload_terms();
 
  protected:
   // One zeroed state slab of `slots` × (all parameters' sizes); slot s starts at slot(s), and
@@ -30,6 +38,9 @@ class Optimizer {
   float* slot(int s) const { return state_.data() + int64_t(s) * total_; }
   // The parameters, their current gradients (null where none) and state offsets, for one kernel call.
   tt::ParamList param_list() const;
+  // The update rule's terms at step t_ and lr_ (tensor/kernels.h), and its kernel call over `list`.
+  virtual tt::StepTerms terms() const = 0;
+  virtual void update(const tt::ParamList& list) = 0;
   std::vector<Tensor> params_;
   Device device_ = Device::CPU;  // of every parameter and of the state
   std::vector<int64_t> offsets_;
@@ -37,15 +48,18 @@ class Optimizer {
   Tensor state_;
   float lr_;
   int64_t t_ = 0;
+  Tensor terms_device_;          // a StepTerms on the parameters' device (read by captured steps)
+  tt::StepTerms terms_host_{};   // what upload_terms() writes there
 };
 
 // SGD: v = μ v + (g + λ θ) (first step: v = g + λθ);  θ −= lr v   (nesterov: θ −= lr (g + λθ + μ v))
 class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, float lr, float momentum = 0.f, float weight_decay = 0.f, bool nesterov = false);
-  void step() override;
 
  private:
+  tt::StepTerms terms() const override;
+  void update(const tt::ParamList& list) override;
   float momentum_, wd_;
   bool nesterov_;
 };
@@ -56,9 +70,10 @@ class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, float lr, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f,
        float weight_decay = 0.f, bool decoupled = false);
-  void step() override;
 
  private:
+  tt::StepTerms terms() const override;
+  void update(const tt::ParamList& list) override;
   float b1_, b2_, eps_, wd_;
   bool decoupled_;
 };
