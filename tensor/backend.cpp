@@ -30,17 +30,8 @@ bool cuda_built() {
 }
 
 StridedView strided_view(const Tensor& t) {
-  Shape sh, st;
-  for (int64_t d = 0; d < t.dim(); ++d) {
-    if (t.shape()[d] == 1) continue;
-    if (!sh.empty() && st.back() == t.strides()[d] * t.shape()[d]) {  // steps through memory as one
-      sh.back() *= t.shape()[d];
-      st.back() = t.strides()[d];
-    } else {
-      sh.push_back(t.shape()[d]);
-      st.push_back(t.strides()[d]);
-    }
-  }
+  Shape sh = t.shape(), st = t.strides();
+  cpu::coalesce_dims(sh, {&st});  // dims that step through memory as one are merged
   if (sh.size() > size_t(kMaxDims))
     throw ShapeError("strided_copy: the view " + t.str() + " folds to " + std::to_string(sh.size()) +
                      " dimensions, at most " + std::to_string(kMaxDims) + " are supported");

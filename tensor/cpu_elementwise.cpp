@@ -184,28 +184,32 @@ static void binary_impl(const float* a, const std::vector<int64_t>& sa, const fl
   });
 }
 
-// Drops size-1 dims and merges each dim into the one outside it wherever both operands walk the
-// pair as a single dim (outer stride = inner stride x inner size; the output is contiguous). A
-// [B, C, H, W] + [1, C, 1, 1] add becomes [B, C, H*W] with rows of H*W instead of W: rows of 7 to
-// 28 values spent most of their time on the per-row index arithmetic.
-static void coalesce_dims(std::vector<int64_t>& shape, std::vector<int64_t>& sa, std::vector<int64_t>& sb) {
-  std::vector<int64_t> s2, a2, b2;
+// Drops size-1 dims and merges each dim into the one outside it wherever every operand walks the
+// pair as a single dim (outer stride = inner stride x inner size). A [B, C, H, W] + [1, C, 1, 1] add
+// becomes [B, C, H*W] with rows of H*W instead of W: rows of 7 to 28 values spent most of their time on
+// the per-row index arithmetic.
+void coalesce_dims(std::vector<int64_t>& shape, const std::vector<std::vector<int64_t>*>& strides) {
+  std::vector<int64_t> s2;
+  std::vector<std::vector<int64_t>> st2(strides.size());
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
-    if (!s2.empty() && a2.back() == sa[d] * shape[d] && b2.back() == sb[d] * shape[d]) {
-      s2.back() *= shape[d];
-      a2.back() = sa[d], b2.back() = sb[d];
-    } else {
-      s2.push_back(shape[d]), a2.push_back(sa[d]), b2.push_back(sb[d]);
+    bool merge = !s2.empty();
+    for (size_t k = 0; k < strides.size() && merge; ++k) merge = st2[k].back() == (*strides[k])[d] * shape[d];
+    if (merge) s2.back() *= shape[d];
+    else s2.push_back(shape[d]);
+    for (size_t k = 0; k < strides.size(); ++k) {
+      if (merge) st2[k].back() = (*strides[k])[d];
+      else st2[k].push_back((*strides[k])[d]);
     }
   }
-  shape.swap(s2), sa.swap(a2), sb.swap(b2);
+  shape.swap(s2);
+  for (size_t k = 0; k < strides.size(); ++k) strides[k]->swap(st2[k]);
 }
 
 void binary_forward(Binary op, const float* a, const std::vector<int64_t>& sa_in, const float* b,
                     const std::vector<int64_t>& sb_in, float* y, const std::vector<int64_t>& shape_in) {
   std::vector<int64_t> shape = shape_in, sa = sa_in, sb = sb_in;
-  coalesce_dims(shape, sa, sb);
+  coalesce_dims(shape, {&sa, &sb});
   switch (op) {
     case Binary::Add: return binary_impl<Binary::Add>(a, sa, b, sb, y, shape);
     case Binary::Sub: return binary_impl<Binary::Sub>(a, sa, b, sb, y, shape);

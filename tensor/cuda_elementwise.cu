@@ -118,23 +118,14 @@ __global__ void binary_kernel(const float* __restrict__ a, const float* __restri
   }
 }
 
-// Same as cpu_elementwise.cpp's coalesce_dims: size-1 dims dropped, and a dim merged into the one
-// outside it where both operands walk the pair as a single dim ([B,C,H,W] + [1,C,1,1] -> [B,C,HW]).
+// The launch's shape: cpu::coalesce_dims's folding ([B,C,H,W] + [1,C,1,1] -> [B,C,HW]).
 BroadcastShape coalesce(const std::vector<int64_t>& shape, const std::vector<int64_t>& sa,
                         const std::vector<int64_t>& sb) {
   if (sa.size() != shape.size() || sb.size() != shape.size())
     throw std::invalid_argument("cuda::binary_forward: " + std::to_string(shape.size()) + "-d output with " +
                                 std::to_string(sa.size()) + " and " + std::to_string(sb.size()) + " strides");
-  std::vector<int64_t> s2, a2, b2;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    if (!s2.empty() && a2.back() == sa[d] * shape[d] && b2.back() == sb[d] * shape[d]) {
-      s2.back() *= shape[d];
-      a2.back() = sa[d], b2.back() = sb[d];
-    } else {
-      s2.push_back(shape[d]), a2.push_back(sa[d]), b2.push_back(sb[d]);
-    }
-  }
+  std::vector<int64_t> s2 = shape, a2 = sa, b2 = sb;
+  cpu::coalesce_dims(s2, {&a2, &b2});
   if (s2.size() > size_t(cpu::kMaxDims))
     throw std::invalid_argument("cuda::binary_forward: " + std::to_string(s2.size()) +
                                 " dims after merging, at most " + std::to_string(cpu::kMaxDims));

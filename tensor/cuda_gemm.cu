@@ -9,10 +9,14 @@
 namespace ahmsa::cuda {
 
 // One handle per host thread (cuBLAS handles must not be shared between threads that call at once),
-// bound to stream() (re-bound if stream() has changed since the last call, e.g. for graph capture).
+// bound to stream() (re-bound if stream() has changed since the last call, e.g. for graph capture),
+// with a workspace of its own: 32 MiB, cuBLAS's recommendation for Hopper, so that no cuBLAS call
+// allocates (a graph capture records no allocation). cublasSetStream resets the workspace to cuBLAS's
+// pool, so every binding sets it again.
 // CUBLAS_DEFAULT_MATH: fp32 products stay fp32 (no TF32 tensor-core rounding), so the CUDA backend
 // matches the CPU kernels to fp32 rounding.
 cublasHandle_t cublas() {
+  constexpr size_t kWorkspace = size_t(32) << 20;
   struct Handle {
     cublasHandle_t h = nullptr;
     cudaStream_t bound = nullptr;
@@ -21,6 +25,11 @@ cublasHandle_t cublas() {
       if (h) cublasDestroy(h);  // at thread exit; the status is of no use then
       device_free(workspace);
     }
+    void bind(cudaStream_t s) {
+      check(cublasSetStream(h, s), "cublasSetStream");
+      check(cublasSetWorkspace(h, workspace, kWorkspace), "cublasSetWorkspace (32 MiB)");
+      bound = s;
+    }
   };
   thread_local Handle handle;
   if (!handle.h) {
@@ -28,15 +37,10 @@ cublasHandle_t cublas() {
     check(cublasCreate(&h), "cublasCreate");
     handle.h = h;
     check(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), "cublasSetMathMode(CUBLAS_DEFAULT_MATH)");
-    // 32 MiB, cuBLAS's recommendation for Hopper; kept for the thread's life (the handle uses it).
-    constexpr size_t kWorkspace = size_t(32) << 20;
     handle.workspace = device_alloc(kWorkspace);
-    check(cublasSetWorkspace(h, handle.workspace, kWorkspace), "cublasSetWorkspace (32 MiB)");
-    check(cublasSetStream(h, stream()), "cublasSetStream");
-    handle.bound = stream();
+    handle.bind(stream());
   } else if (handle.bound != stream()) {
-    check(cublasSetStream(handle.h, stream()), "cublasSetStream");
-    handle.bound = stream();
+    handle.bind(stream());
   }
   return handle.h;
 }

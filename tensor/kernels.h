@@ -118,6 +118,11 @@ struct StridedView {
   int64_t strides[kMaxDims] = {};
 };
 void strided_copy(const float* src, const StridedView& view, float* dst);
+// Folds a walk over `shape` (row-major) with one stride vector per operand, in place: size-1 dims are
+// dropped, and a dim merges into the one outside it wherever every operand steps through the pair as
+// one dim (outer stride = inner stride × inner size). The broadcast binary ops (both devices) and the
+// strided views of tt::strided_view use it.
+void coalesce_dims(std::vector<int64_t>& shape, const std::vector<std::vector<int64_t>*>& strides);
 // gx = 0 except gx[o, idx[o, i], i] = gy[o, i] (the backward of max_mid)
 void max_mid_backward(const float* gy, const int32_t* idx, float* gx, int64_t outer, int64_t R, int64_t inner);
 

@@ -1,5 +1,6 @@
 // `ahmsa bench model`: AHMSA-Net training steps (forward, cross-entropy, backward, AdamW) per
-// second at batch 64 and 256, and batch-1 inference latency, on the CPU or (--device) the GPU.
+// second at batch 64 and 256, and batch-1 inference latency, on the CPU or (--device) the GPU. On a
+// GPU each is also timed as a replayed CUDA graph (train-graph, infer-graph: train/step_graph.h).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,7 +11,9 @@
 #include "tensor/gemm.h"
 #include "tensor/parallel.h"
 #include "tools/command.h"
+#include "tensor/device_graph.h"
 #include "train/optim/optim.h"
+#include "train/step_graph.h"
 
 namespace ahmsa::cli {
 
@@ -29,7 +32,33 @@ struct ModelBenchArgs {
   int steps = 10, threads = 0;
   std::string config_text;
   DeviceChoice device = DeviceChoice::Auto;
+  bool graphs = true;
 };
+
+// The training step at batch B as a replayed CUDA graph: one eager step, the capture, then replays.
+static void bench_train_graph(const AhmsaConfig& cfg, int B, int steps, Generator& gen) {
+  AhmsaNet net(cfg, gen);
+  net.to(Device::CUDA);
+  net.train();
+  AdamW opt(net.parameters(), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.05f);
+  Tensor x = Tensor::empty({B, 3, cfg.input_size, cfg.input_size});
+  uniform_(x, 0.f, 1.f, gen);
+  std::vector<int> y(static_cast<size_t>(B));
+  for (int i = 0; i < B; ++i) y[size_t(i)] = i % int(cfg.classes);
+  opt.zero_grad();
+  cross_entropy(net.forward(x.to(Device::CUDA), gen), y).backward();
+  opt.step();
+  train::StepGraph graph(net, opt, gen, Tensor(), 0.f);
+  std::vector<double> t;
+  for (int s = 0; s < steps + 2; ++s) {
+    double t0 = now_ms();
+    (void)graph.run(x, y, 1e-3f);  // uploads the batch, replays, reads the loss and logits back
+    if (s >= 2) t.push_back(now_ms() - t0);  // the capture and one replay as warm-up
+  }
+  double ms = median(t);
+  std::printf("ahmsa cuda threads=%d train-graph batch=%d ms=%.2f samples_per_s=%.1f\n", num_threads(), B, ms,
+              1000.0 * B / ms);
+}
 
 static int bench_model(const ModelBenchArgs& a) {
   const Device dev = resolve_device(a.device);
@@ -64,6 +93,7 @@ static int bench_model(const ModelBenchArgs& a) {
     double ms = median(t);
     std::printf("ahmsa %s threads=%d train batch=%d ms=%.2f samples_per_s=%.1f\n", where, num_threads(), B, ms,
                 1000.0 * B / ms);
+    if (dev != Device::CPU && a.graphs) bench_train_graph(cfg, B, steps, gen);
   }
   {
     AhmsaNet net(cfg, gen);
@@ -80,6 +110,19 @@ static int bench_model(const ModelBenchArgs& a) {
       if (s >= 5) t.push_back(now_ms() - t0);
     }
     std::printf("ahmsa %s threads=%d infer batch=1 ms=%.3f\n", where, num_threads(), median(t));
+    if (dev != Device::CPU && a.graphs) {
+      DeviceGraph graph;
+      Tensor out;
+      graph.capture([&] { out = net.forward(x); });
+      t.clear();
+      for (int s = 0; s < 50; ++s) {
+        double t0 = now_ms();
+        graph.replay();
+        (void)out.to_vector();
+        if (s >= 5) t.push_back(now_ms() - t0);
+      }
+      std::printf("ahmsa %s threads=%d infer-graph batch=1 ms=%.3f\n", where, num_threads(), median(t));
+    }
   }
   return 0;
 }
@@ -92,6 +135,7 @@ static std::function<int()> setup_bench_model(CLI::App& app) {
   add_threads_option(app, a->threads);
   add_model_config_option(app, a->config_text, "model architecture, KEY=V;... (default: the full AHMSA-Net)");
   add_device_option(app, a->device);
+  app.add_flag("!--no-graphs", a->graphs, "on a GPU, skip the CUDA-graph rows (train-graph, infer-graph)");
   return [a] { return bench_model(*a); };
 }
 
