@@ -22,6 +22,20 @@ static bool warned(const ReadReport& r, const std::string& a, const std::string&
   return false;
 }
 
+// The summary's arithmetic: clips and subjects counted apart, each adding up.
+static void check_counts(const ReadReport& r) {
+  int skipped = 0;
+  for (auto& [k, v] : r.skipped) skipped += v;
+  CHECK(r.rows == r.kept + skipped + r.dropped_by_protocol);
+  CHECK(r.subjects_seen == r.subjects_kept + r.subjects_without_clip + r.subjects_not_given);
+  std::string s = r.summary();
+  CHECK(s.find(std::to_string(r.rows) + " annotated clips seen: " + std::to_string(r.kept) + " kept, " + std::to_string(skipped) +
+               " skipped, " + std::to_string(r.dropped_by_protocol) + " not in the protocol's classes") != std::string::npos);
+  CHECK(s.find(std::to_string(r.subjects_seen) + " subjects seen: " + std::to_string(r.subjects_kept) + " with a kept clip, " +
+               std::to_string(r.subjects_without_clip) + " without a usable clip") != std::string::npos);
+  CHECK(s.find("subjects without") == std::string::npos);  // no longer mixed into the clips' skip reasons
+}
+
 static void frames(const fs::path& dir, const std::string& prefix, int first, int last, const char* fmt = "%d",
                    const std::string& ext = ".jpg") {
   for (int n = first; n <= last; ++n) {
@@ -58,7 +72,7 @@ TEST_CASE("CASME II raw release with the xlsx coding sheet") {
   casme2_tree(root / "CASME2_RAW_selected", "img");
   testdata::write_xlsx(root / "CASME2-coding-20140508.xlsx", casme2_sheet());
   SampleList l = read_casme2(root.string(), (root / "CASME2-coding-20140508.xlsx").string());
-  REQUIRE(l.samples.size() == 2);
+  REQUIRE(l.samples.size() == 3);
   const Sample* a = find(l, "EP02_01f");
   REQUIRE(a);
   CHECK(a->subject == "casme2/sub01");
@@ -71,15 +85,27 @@ TEST_CASE("CASME II raw release with the xlsx coding sheet") {
   CHECK(find(l, "EP01_01")->label == 0);
   const ReadReport& r = l.report;
   CHECK(r.rows == 8);
+  CHECK(r.kept == 3);
   CHECK(r.skipped.at("missing apex") == 1);
   CHECK(r.skipped.at("duplicate clip") == 1);
-  CHECK(r.skipped.at("apex outside [onset, offset]") == 1);
+  CHECK(r.skipped.count("apex outside [onset, offset]") == 0);  // repaired, not dropped
+  CHECK(r.repaired.at("apex outside [onset, offset]") == 1);
   CHECK(r.skipped.at("clip folder missing") == 1);
   CHECK(r.skipped.at("missing frames") == 1);
-  CHECK(r.skipped.at("subjects without a usable clip") == 2);  // sub03 (dropped fear) and sub04
+  CHECK(r.subjects_seen == 4);
+  CHECK(r.subjects_kept == 2);
+  CHECK(r.subjects_without_clip == 2);  // sub03 (dropped fear) and sub04
   CHECK(r.dropped_by_protocol == 1);
+  check_counts(r);
   CHECK(warned(r, "EP03_02", "apex '/'"));
-  CHECK(warned(r, "EP04_04", "apex 12 outside [5, 9]"));
+  // apex 12 after offset 9: the middle frame of 5..9
+  CHECK(warned(r, "sub02/EP04_04 (sheet row 6)", "apex 12 outside [5, 9] (after the offset): using the middle frame 7"));
+  CHECK(find(l, "EP04_04")->apex == 7);
+  CHECK(find(l, "EP04_04")->apex_estimated);
+  CHECK(fs::path(find(l, "EP04_04")->apex_path).filename() == "img7.jpg");
+  CHECK(find(l, "EP04_04")->repair_text() == "apex 12 outside [5, 9] (after the offset): using the middle frame 7");
+  CHECK(!a->apex_estimated);
+  CHECK(a->repairs.empty());
   CHECK(warned(r, "EP06_01", "not found"));
   CHECK(warned(r, "EP07_01", "frame 100"));
   CHECK(l.class_names == std::vector<std::string>{"negative", "positive", "surprise"});
@@ -89,6 +115,16 @@ TEST_CASE("CASME II raw release with the xlsx coding sheet") {
   CHECK(find(five, "EP02_01f")->label == 0);
   CHECK(find(five, "EP01_01")->label == 3);
   CHECK(five.class_names[3] == "repression");
+
+  // --strict drops the defective clip, as before the repairs.
+  ReadOptions strict;
+  strict.strict = true;
+  SampleList st = read_casme2(root.string(), (root / "CASME2-coding-20140508.xlsx").string(), Protocol::Composite3, strict);
+  CHECK(st.samples.size() == 2);
+  CHECK(st.report.skipped.at("apex outside [onset, offset]") == 1);
+  CHECK(st.report.repaired.empty());
+  CHECK(warned(st.report, "EP04_04", "apex 12 outside [5, 9] (after the offset) (--strict): skipped"));
+  check_counts(st.report);
 }
 
 TEST_CASE("CASME II cropped release with a CSV export") {
@@ -102,8 +138,11 @@ TEST_CASE("CASME II cropped release with a CSV export") {
   CHECK(fs::path(find(l, "EP02_01f")->apex_path).filename() == "reg_img47.jpg");
   // Offset left empty: the last frame is used and said so.
   CHECK(find(l, "EP01_01")->offset == 9);
-  CHECK(warned(l.report, "EP01_01", "offset not annotated"));
+  CHECK(warned(l.report, "EP01_01", "offset not annotated: using the last frame 9 of the folder"));
+  CHECK(find(l, "EP01_01")->repair_text() == "offset not annotated: using the last frame 9 of the folder");
+  CHECK(l.report.repaired.at("offset not annotated") == 1);
   CHECK(l.report.skipped.empty());
+  check_counts(l.report);
   // Pointing at Cropped/ itself works too.
   CHECK(read_casme2((root / "Cropped").string(), (root / "coding.csv").string()).samples.size() == 2);
 }
@@ -126,7 +165,7 @@ TEST_CASE("SAMM: 13 preamble rows, 4- or 5-digit frame numbers, apex defects") {
   sheet.push_back({"7", "007_5_1", "5", "1", "2", "3", "3", "Micro - 1/2", "4", "Other", "7", ""});
   testdata::write_xlsx(root / "SAMM_Micro_FACS_Codes_v2.xlsx", sheet);
   SampleList l = read_samm(root.string(), (root / "SAMM_Micro_FACS_Codes_v2.xlsx").string());
-  REQUIRE(l.samples.size() == 2);
+  REQUIRE(l.samples.size() == 4);
   const Sample* a = find(l, "006_1_2");
   REQUIRE(a);
   CHECK(a->subject == "samm/006");
@@ -135,10 +174,21 @@ TEST_CASE("SAMM: 13 preamble rows, 4- or 5-digit frame numbers, apex defects") {
   const Sample* b = find(l, "007_3_1");
   CHECK(fs::path(b->onset_path).filename() == "007_0098.jpg");
   CHECK(b->label == 1);
-  CHECK(l.report.skipped.at("apex outside [onset, offset]") == 2);
-  CHECK(warned(l.report, "028_4_1", "apex 15 outside [10, 14]"));
-  CHECK(warned(l.report, "032_3_1", "apex 9 outside [10, 14]"));
+  // Both defective clips are kept with the middle frame of 10..14.
+  CHECK(l.report.repaired.at("apex outside [onset, offset]") == 2);
+  CHECK(warned(l.report, "028_4_1", "apex 15 outside [10, 14] (after the offset): using the middle frame 12"));
+  CHECK(warned(l.report, "032_3_1", "apex 9 outside [10, 14] (before the onset): using the middle frame 12"));
+  CHECK(find(l, "028_4_1")->apex == 12);
+  CHECK(fs::path(find(l, "032_3_1")->apex_path).filename() == "032_0012.jpg");
   CHECK(l.report.dropped_by_protocol == 1);
+  check_counts(l.report);
+  ReadOptions strict;
+  strict.strict = true;
+  SampleList st = read_samm(root.string(), (root / "SAMM_Micro_FACS_Codes_v2.xlsx").string(), Protocol::Composite3, strict);
+  CHECK(st.samples.size() == 2);
+  CHECK(st.report.skipped.at("apex outside [onset, offset]") == 2);
+  CHECK(warned(st.report, "032_3_1", "apex 9 outside [10, 14] (before the onset) (--strict): skipped"));
+  check_counts(st.report);
 }
 
 static void smic_tree(const fs::path& root) {
@@ -165,7 +215,8 @@ TEST_CASE("SMIC-HS: labels from folders, apex = middle frame, stated") {
   CHECK(b->apex == 202);  // six frames 200..205: the middle in file order is index (6-1)/2 = 2
   CHECK(b->label == 1);
   CHECK(l.report.skipped.at("no frames") == 1);
-  CHECK(l.report.skipped.at("subjects without a usable clip") == 1);
+  CHECK(l.report.subjects_without_clip == 1);
+  check_counts(l.report);
   REQUIRE(l.report.notes.size() == 1);
   CHECK(l.report.notes[0].find("middle frame") != std::string::npos);
 }
@@ -235,6 +286,7 @@ TEST_CASE("MEGC2019 composite: the CSV defines the list and the labels") {
   CHECK(warned(l.report, "EP99_01", "no such clip"));
   CHECK(warned(l.report, "sub09", "no usable clip"));
   CHECK(l.report.rows == 9);
+  check_counts(l.report);
 
   // Only one dataset given: the others' rows are counted, not lost silently.
   CompositeSources only_smic;
@@ -242,6 +294,8 @@ TEST_CASE("MEGC2019 composite: the CSV defines the list and the labels") {
   SampleList s = read_composite(only_smic);
   CHECK(s.samples.size() == 2);
   CHECK(s.report.skipped.at("dataset not given") == 7);
+  CHECK(s.report.subjects_not_given == 5);  // casme2 sub01, sub02, sub09; samm 006, 007
+  check_counts(s.report);
 }
 
 TEST_CASE("frame numbering and subject spellings") {
@@ -279,6 +333,7 @@ TEST_CASE("frame numbers beyond int are refused with the row, not wrapped to neg
   CHECK(l.samples[0].onset == 10);
   CHECK(l.report.skipped.at("missing onset") == 2);
   CHECK(l.report.skipped.at("missing apex") == 1);
+  check_counts(l.report);
   CHECK(warned(l.report, "sheet row 2", "onset '3000000000' is not a frame number"));
   CHECK(warned(l.report, "sheet row 3", "apex '1e300' is not a frame number"));
   // a frame file numbered beyond int is not a frame (it used to wrap onto another number)
