@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
+#include <map>
+#include <set>
 
 #include "tests/test_data_helpers.h"
 #include "train/data/datasets.h"
@@ -342,4 +345,306 @@ TEST_CASE("frame numbers beyond int are refused with the row, not wrapped to neg
   CHECK(fr.size() == 5);
   CHECK(fr.begin()->first == 10);
   CHECK(fr.rbegin()->first == 14);
+}
+
+// Frames onset..offset (or just the listed numbers) as hard links of a few tiny images: cheap trees.
+static void linked_frames(const fs::path& dir, const std::string& prefix, const std::vector<int>& numbers, const char* fmt,
+                          const fs::path& pool) {
+  static int made = 0;
+  fs::create_directories(dir);
+  for (int n : numbers) {
+    fs::path src = pool / ("f" + std::to_string(made++ % 3) + ".png");
+    if (!fs::exists(src)) testdata::write_frame(src, made % 3);
+    char num[32];
+    std::snprintf(num, sizeof num, fmt, n);
+    fs::create_hard_link(src, dir / (prefix + num + ".jpg"));
+  }
+}
+
+static std::vector<int> range(int a, int b) {
+  std::vector<int> v;
+  for (int n = a; n <= b; ++n) v.push_back(n);
+  return v;
+}
+
+TEST_CASE("CAS(ME)^3: an inverted interval is reordered, an offset of 0 is the video's last frame") {
+  auto root = testdata::temp_dir("casme3_repairs");
+  auto pool = root / "pool";
+  linked_frames(root / "spNO.216" / "d" / "color", "", {2694, 3000, 3647, 3700}, "%d", pool);
+  linked_frames(root / "spNO.149" / "d" / "color", "", range(100, 130), "%d", pool);
+  linked_frames(root / "spNO.1" / "a" / "color", "", range(170, 400), "%d", pool);
+  testdata::write_text(root / "labels.csv",
+                       "Subject,Filename,Onset,Apex,Offset,AU,Objective class,emotion\n"
+                       "spNO.216,d,3647,3000,2694,4,2,disgust\n"  // "[3647, 2694]": onset after offset
+                       "spNO.149,d,112,105,130,4,2,fear\n"        // apex before onset
+                       "spNO.1,a,175,178,0,12,1,happy\n");        // offset annotated as 0
+  auto l = read_casme3(root.string(), (root / "labels.csv").string(), Protocol::Casme3_3);
+  REQUIRE(l.samples.size() == 3);
+  const Sample* inv = find(l, "d_3647");  // still named by the onset as annotated
+  REQUIRE(inv);
+  CHECK(inv->onset == 2694);
+  CHECK(inv->apex == 3000);
+  CHECK(inv->offset == 3647);
+  CHECK(!inv->apex_estimated);
+  CHECK(fs::path(inv->onset_path).filename() == "2694.jpg");
+  CHECK(warned(l.report, "casme3 casme3/spNO.216/d_3647 (sheet row 2)",
+               "onset 3647 > offset 2694 (interval [3647, 2694] inverted): reordered to [2694, 3647]"));
+  CHECK(inv->repair_text() == "onset 3647 > offset 2694 (interval [3647, 2694] inverted): reordered to [2694, 3647]");
+  const Sample* early = find(l, "d_112");
+  REQUIRE(early);
+  CHECK(early->apex == 121);  // frames 112..130: index (19-1)/2
+  CHECK(warned(l.report, "spNO.149/d_112", "apex 105 outside [112, 130] (before the onset): using the middle frame 121"));
+  const Sample* zero = find(l, "a_175");
+  REQUIRE(zero);
+  CHECK(zero->offset == 400);
+  CHECK(warned(l.report, "spNO.1/a_175", "offset annotated as '0': using the last frame 400 of the folder"));
+  CHECK(warned(l.report, "spNO.1/a_175", "a CAS(ME)^3 folder holds the whole video: this is the video's last frame"));
+  CHECK(l.report.repaired.at("onset > offset") == 1);
+  CHECK(l.report.repaired.at("apex outside [onset, offset]") == 1);
+  CHECK(l.report.repaired.at("offset not annotated") == 1);
+  CHECK(l.report.summary().find("repaired 1 (kept): onset > offset") != std::string::npos);
+  check_counts(l.report);
+
+  ReadOptions strict;
+  strict.strict = true;
+  auto st = read_casme3(root.string(), (root / "labels.csv").string(), Protocol::Casme3_3, strict);
+  CHECK(st.samples.size() == 1);  // the offset-0 clip is kept either way (only onset and apex are used)
+  CHECK(st.report.skipped.at("onset > offset") == 1);
+  CHECK(st.report.skipped.at("apex outside [onset, offset]") == 1);
+  CHECK(warned(st.report, "spNO.216/d_3647", "onset 3647 > offset 2694 (interval [3647, 2694] inverted) (--strict): skipped"));
+  check_counts(st.report);
+}
+
+TEST_CASE("onset = apex: a warning, or --fix-onset-apex median|middle, recorded per clip") {
+  auto root = testdata::temp_dir("onset_apex");
+  auto pool = root / "pool";
+  auto base = root / "Cropped";
+  linked_frames(base / "sub05" / "EP09_05f", "reg_img", range(10, 20), "%d", pool);
+  linked_frames(base / "sub01" / "EP01_01", "reg_img", range(1, 9), "%d", pool);
+  linked_frames(base / "sub01" / "EP01_02", "reg_img", range(1, 9), "%d", pool);
+  linked_frames(base / "sub02" / "EP02_01", "reg_img", range(1, 9), "%d", pool);
+  linked_frames(base / "sub02" / "EP02_02", "reg_img", {30, 31, 33, 40}, "%d", pool);
+  testdata::write_text(root / "coding.csv",
+                       "Subject,Filename,,OnsetFrame,ApexFrame,OffsetFrame,,Action Units,Estimated Emotion\n"
+                       "05,EP09_05f,,10,10,20,,12,happiness\n"   // onset = apex
+                       "01,EP01_01,,1,3,9,,4,disgust\n"          // apex offsets 2, 4, 7, 3: median 3
+                       "01,EP01_02,,1,5,9,,4,disgust\n"
+                       "02,EP02_01,,1,8,9,,4,repression\n"
+                       "03,EP03_01,,4,7,12,,4,fear\n"            // dropped by the protocol, in the median's sample
+                       "02,EP02_02,,30,30,40,,1,surprise\n");    // onset = apex; frames 30, 31, 33, 40 only
+  const std::string csv = (root / "coding.csv").string();
+
+  SampleList none = read_casme2(root.string(), csv);
+  REQUIRE(none.samples.size() == 5);
+  CHECK(find(none, "EP09_05f")->apex == 10);
+  CHECK(none.report.flagged.at("onset = apex") == 2);
+  CHECK(none.report.repaired.empty());
+  CHECK(warned(none.report, "sub05/EP09_05f", "onset = apex = 10 (the onset->apex flow is zero): kept as annotated"));
+  CHECK(find(none, "EP09_05f")->repair_text().empty());  // nothing was changed
+  CHECK(none.report.summary().find("kept as annotated 2, with a warning: onset = apex") != std::string::npos);
+  check_counts(none.report);
+
+  ReadOptions med;
+  med.onset_apex = OnsetApexFix::Median;
+  SampleList m = read_casme2(root.string(), csv, Protocol::Composite3, med);
+  REQUIRE(m.samples.size() == 5);
+  CHECK(find(m, "EP09_05f")->apex == 13);
+  CHECK(find(m, "EP09_05f")->apex_estimated);
+  CHECK(fs::path(find(m, "EP09_05f")->apex_path).filename() == "reg_img13.jpg");
+  CHECK(find(m, "EP09_05f")->repair_text() ==
+        "onset = apex = 10 (the onset->apex flow is zero): using onset + the dataset's median apex offset 3 = 13");
+  CHECK(find(m, "EP02_02")->apex == 33);  // 30 + 3 is a frame of the folder
+  CHECK(m.report.repaired.at("onset = apex") == 2);
+  bool noted = false;
+  for (auto& n : m.report.notes) noted = noted || n.find("casme2: median apex offset 3 frames (over 4 sheet rows") != std::string::npos;
+  CHECK(noted);
+  check_counts(m.report);
+
+  ReadOptions mid;
+  mid.onset_apex = OnsetApexFix::Middle;
+  SampleList d = read_casme2(root.string(), csv, Protocol::Composite3, mid);
+  CHECK(find(d, "EP09_05f")->apex == 15);  // frames 10..20: index 5
+  CHECK(find(d, "EP02_02")->apex == 31);   // frames 30, 31, 33, 40: index (4-1)/2 = 1
+  CHECK(warned(d.report, "sub02/EP02_02", "onset = apex = 30 (the onset->apex flow is zero): using the middle frame 31"));
+  CHECK(parse_onset_apex_fix("median") == OnsetApexFix::Median);
+  CHECK_THROWS_WITH_AS(parse_onset_apex_fix("mean"), doctest::Contains("none, median, middle"), DataError);
+}
+
+TEST_CASE("blank rows are skipped silently by every reader") {
+  auto root = testdata::temp_dir("blank_rows");
+  casme2_tree(root / "casme2", "img");
+  smic_tree(root / "smic");
+  // The CSV export, with rows of empty cells between and after the clips.
+  testdata::write_text(root / "casme2.csv",
+                       ",,,,,,,,\n"
+                       "Subject,Filename,,OnsetFrame,ApexFrame,OffsetFrame,,Action Units,Estimated Emotion\n"
+                       ",,,,,,,,\n"
+                       "1,EP02_01f,,46,48,50,,12,happiness\n"
+                       " , ,,,,,,,\n"
+                       "2,EP01_01,,5,7,9,,4,repression\n"
+                       ",,,,,,,,\n\n");
+  SampleList c = read_casme2((root / "casme2").string(), (root / "casme2.csv").string());
+  CHECK(c.samples.size() == 2);
+  CHECK(c.report.rows == 2);
+  CHECK(c.report.warnings.empty());
+  check_counts(c.report);
+  // The same as an xlsx sheet with empty rows (Excel leaves empty cells out; a cell of spaces is blank too).
+  std::vector<std::vector<std::string>> sheet = {{"Subject", "Filename", "", "OnsetFrame", "ApexFrame", "OffsetFrame", "", "AU",
+                                                  "Estimated Emotion"},
+                                                 {"", "", "", "", "", "", "", "", ""},
+                                                 {"01", "EP02_01f", "", "46", "48", "50", "", "12", "happiness"},
+                                                 {" ", "", "", " ", "", "", "", "", ""},
+                                                 {"02", "EP01_01", "", "5", "7", "9", "", "4", "repression"},
+                                                 {"", "", "", "", "", "", "", "", ""}};
+  testdata::write_xlsx(root / "casme2.xlsx", sheet);
+  SampleList x = read_casme2((root / "casme2").string(), (root / "casme2.xlsx").string());
+  CHECK(x.samples.size() == 2);
+  CHECK(x.report.rows == 2);
+  CHECK(x.report.warnings.empty());
+  // combined_3class_gt-2.csv: ",,," after every row. No "bad composite row" for them.
+  testdata::write_text(root / "composite.csv",
+                       "casme2,sub01,EP02_01f,1\n,,,\ncasme2,sub02,EP01_01,0\n,,,\nsmic,s01,s01_ne_01,0\n,,,\n"
+                       "smic,s01,s01_po_01,1\n,,,\nsamm,6,006_1_2\n,,,\n");  // one truly bad row
+  CompositeSources src;
+  src.composite_csv = (root / "composite.csv").string();
+  src.casme2_root = (root / "casme2").string(), src.casme2_annotations = (root / "casme2.csv").string();
+  src.smic_root = (root / "smic").string();
+  SampleList l = read_composite(src);
+  CHECK(l.samples.size() == 4);
+  CHECK(l.report.rows == 5);
+  CHECK(l.report.skipped.at("bad composite row") == 1);
+  int bad = 0;
+  for (auto& w : l.report.warnings) bad += w.find("bad composite row") != std::string::npos || w.find("expected db,") != std::string::npos;
+  CHECK(bad == 1);
+  CHECK(warned(l.report, "line 9", "expected db,subject,clip,label"));
+  check_counts(l.report);
+  // read_composite_csv alone (the flow-folder reader's path), and a header after a leading blank line.
+  testdata::write_text(root / "header.csv", ",,,\ndb,subject,clip,label\ncasme2,sub01,EP02_01f,1\n,,,\n");
+  ReadReport hr;
+  CHECK(read_composite_csv((root / "header.csv").string(), &hr).size() == 1);
+  CHECK(hr.warnings.empty());
+  CHECK(blank_row({"", " ", "\t"}));
+  CHECK(!blank_row({"", "x"}));
+}
+
+// The MEGC2019 composite at full size: 442 clips of 68 subjects, with the published per-dataset
+// class counts, in the published layouts (CASME II Cropped/ + xlsx, SAMM + xlsx with its 13-row
+// preamble and its two defective rows, SMIC-HS folders), the CSV in its combined_3class_gt-2 form
+// (",,," after every row). Frames are hard links of three tiny images; only the reader is run.
+TEST_CASE("composite at full size: 442 clips of 68 subjects, the two SAMM defects repaired") {
+  auto root = testdata::temp_dir("composite442");
+  auto pool = root / "pool";
+  std::string csv;
+  auto row = [&](const std::string& db, const std::string& subject, const std::string& clip, int label) {
+    csv += db + "," + subject + "," + clip + "," + std::to_string(label) + "\n,,,\n";
+  };
+  // Clips of each class dealt round-robin over the subjects.
+  auto deal = [](int subjects, std::vector<int> per_class) {
+    std::vector<std::pair<int, int>> out;  // (subject index, label)
+    int k = 0;
+    for (int label = 0; label < 3; ++label)
+      for (int i = 0; i < per_class[label]; ++i) out.emplace_back(k++ % subjects, label);
+    return out;
+  };
+  // CASME II: 145 clips, 24 subjects; negative 88 (disgust / repression), positive 32, surprise 25.
+  std::vector<std::vector<std::string>> c2 = {
+      {"Subject", "Filename", "Unnamed: 2", "OnsetFrame", "ApexFrame", "OffsetFrame", "Unnamed: 6", "Action Units", "Estimated Emotion"}};
+  int n = 0;
+  for (auto [s, label] : deal(24, {88, 32, 25})) {
+    char sub[16], clip[16];
+    std::snprintf(sub, sizeof sub, "%02d", s + 1), std::snprintf(clip, sizeof clip, "EP%02d_%02d", n / 24 + 1, n % 24), ++n;
+    const char* emo = label == 1 ? "happiness" : label == 2 ? "surprise" : (n % 2 ? "disgust" : "repression");
+    c2.push_back({sub, clip, "", "46", "48", "50", "", "4", emo});
+    linked_frames(root / "CASME2" / "Cropped" / ("sub" + std::string(sub)) / clip, "reg_img", {46, 48, 50}, "%d", pool);
+    row("casme2", "sub" + std::string(sub), clip, label);
+  }
+  c2.push_back({"03", "EP99_01", "", "1", "2", "3", "", "4", "fear"});  // in the sheet, not in the composite
+  testdata::write_xlsx(root / "CASME2-coding-20190701.xlsx", c2);
+  // SAMM: 133 clips, 28 subjects (006..033); negative 92, positive 26, surprise 15; two defective rows.
+  std::vector<std::vector<std::string>> sm(13, std::vector<std::string>{});
+  sm[0] = {"SAMM Micro FACS codes"};
+  sm.push_back({"Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration", "Micro",
+                "Action Units", "Estimated Emotion", "Objective Classes", "Notes"});
+  n = 0;
+  for (auto [s, label] : deal(28, {92, 26, 15})) {
+    char sub[16], clip[32];
+    std::snprintf(sub, sizeof sub, "%03d", s + 6), std::snprintf(clip, sizeof clip, "%s_%d_%d", sub, n / 28 + 1, n % 28 + 10), ++n;
+    const char* emo = label == 1 ? "Happiness" : label == 2 ? "Surprise" : (n % 3 ? "Anger" : "Contempt");
+    sm.push_back({sub, clip, "1", "1000", "1010", "1020", "21", "Micro - 1/2", "4", emo, "1", ""});
+    linked_frames(root / "SAMM" / sub / clip, std::string(sub) + "_", {1000, 1010, 1020}, "%05d", pool);
+    row("samm", std::to_string(s + 6), clip, label);
+  }
+  // The two defects as the sheet has them (frame files 4-digit, as in those clips).
+  sm.push_back({"28", "028_4_1", "4", "1120", "1143", "1134", "15", "Micro - 1/2", "4", "Anger", "2", ""});
+  sm.push_back({"32", "032_3_1", "3", "4896", "1930", "4936", "41", "Micro - 1/2", "4", "Sadness", "6", ""});
+  linked_frames(root / "SAMM" / "028" / "028_4_1", "028_", {1120, 1127, 1134, 1143}, "%04d", pool);
+  linked_frames(root / "SAMM" / "032" / "032_3_1", "032_", {1930, 4896, 4916, 4936}, "%04d", pool);
+  testdata::write_xlsx(root / "SAMM_Micro_FACS_Codes_v2.xlsx", sm);
+  // The two replace two ordinary negative rows of the list, keeping 133 clips and 92 negatives.
+  auto drop_row = [&](const std::string& line) {
+    size_t at = csv.find(line);
+    REQUIRE(at != std::string::npos);
+    csv.erase(at, line.size() + 5);  // the line, its newline and the ",,,\n" after it
+  };
+  drop_row("samm,6,006_1_10,0");
+  drop_row("samm,7,007_1_11,0");
+  row("samm", "28", "028_4_1", 0);
+  row("samm", "32", "032_3_1", 0);
+  // SMIC-HS: 164 clips, 16 subjects; negative 70, positive 51, surprise 43; folders s1.., the CSV s01...
+  n = 0;
+  const char* folder[3] = {"negative", "positive", "surprise"};
+  const char* tag[3] = {"ne", "po", "sur"};
+  for (auto [s, label] : deal(16, {70, 51, 43})) {
+    std::string clip = "_" + std::string(tag[label]) + "_" + std::to_string(n++ / 16 + 1);
+    linked_frames(root / "HS" / ("s" + std::to_string(s + 1)) / "micro" / folder[label] / ("s" + std::to_string(s + 1) + clip), "image",
+                  {559740, 559741, 559742}, "%d", pool);
+    char sub[16];
+    std::snprintf(sub, sizeof sub, "s%02d", s + 1);
+    row("smic", sub, std::string(sub) + clip, label);
+  }
+  testdata::write_text(root / "combined_3class_gt-2.csv", csv);
+
+  CompositeSources src;
+  src.composite_csv = (root / "combined_3class_gt-2.csv").string();
+  src.casme2_root = (root / "CASME2" / "Cropped").string();
+  src.casme2_annotations = (root / "CASME2-coding-20190701.xlsx").string();
+  src.samm_root = root.string();  // holds SAMM/006/..
+  src.samm_annotations = (root / "SAMM_Micro_FACS_Codes_v2.xlsx").string();
+  src.smic_root = root.string();  // holds HS/s1/..
+  SampleList l = read_composite(src);
+  CHECK(l.report.rows == 442);
+  CHECK(l.report.skipped.empty());
+  REQUIRE(l.samples.size() == 442);
+  std::map<std::string, std::array<int, 3>> per;
+  std::map<std::string, std::set<std::string>> subjects;
+  for (auto& s : l.samples) per[s.dataset][s.label] += 1, subjects[s.dataset].insert(s.subject);
+  CHECK(per["smic"] == std::array<int, 3>{70, 51, 43});
+  CHECK(per["casme2"] == std::array<int, 3>{88, 32, 25});
+  CHECK(per["samm"] == std::array<int, 3>{92, 26, 15});
+  CHECK(subjects["smic"].size() == 16);
+  CHECK(subjects["casme2"].size() == 24);
+  CHECK(subjects["samm"].size() == 28);
+  CHECK(l.report.subjects_seen == 68);
+  CHECK(l.report.subjects_kept == 68);
+  check_counts(l.report);
+  // The repairs: exactly the two, named, and what they use.
+  CHECK(l.report.repaired == std::map<std::string, int>{{"apex outside [onset, offset]", 2}});
+  CHECK(l.report.repair_lines == std::vector<std::string>{
+                                     "samm samm/028/028_4_1: apex 1143 outside [1120, 1134] (after the offset): using the middle frame 1127",
+                                     "samm samm/032/032_3_1: apex 1930 outside [4896, 4936] (before the onset): using the middle frame 4916"});
+  CHECK(find(l, "028_4_1")->apex == 1127);
+  CHECK(find(l, "032_3_1")->apex == 4916);
+  CHECK(fs::path(find(l, "032_3_1")->apex_path).filename() == "032_4916.jpg");
+  // No blank-row noise: the only warnings are the two repairs.
+  CHECK(l.report.warnings == l.report.repair_lines);
+  CHECK(l.bases.at("casme2") == src.casme2_root);
+  CHECK(fs::path(l.bases.at("samm")).filename() == "SAMM");
+
+  // --strict: the two are dropped, as before.
+  ReadOptions strict;
+  strict.strict = true;
+  SampleList st = read_composite(src, strict);
+  CHECK(st.samples.size() == 440);
+  CHECK(st.report.skipped.at("apex outside [onset, offset]") == 2);
+  check_counts(st.report);
 }
