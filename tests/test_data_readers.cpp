@@ -9,6 +9,7 @@
 
 #include "tests/test_data_helpers.h"
 #include "train/data/datasets.h"
+#include "train/data/prepare.h"
 
 using namespace ahmsa::data;
 namespace fs = std::filesystem;
@@ -639,6 +640,24 @@ TEST_CASE("composite at full size: 442 clips of 68 subjects, the two SAMM defect
   CHECK(l.report.warnings == l.report.repair_lines);
   CHECK(l.bases.at("casme2") == src.casme2_root);
   CHECK(fs::path(l.bases.at("samm")).filename() == "SAMM");
+
+  // The cache holds all 442, and its manifest says which two were repaired (Farneback at 16 px: ~1.5 s).
+  PrepareOptions po;
+  po.out_dir = (root / "cache").string();
+  po.flow.method = ahmsa::flow::Method::Farneback;
+  po.size = 8, po.crop_size = 16, po.threads = 2, po.progress = false, po.contact_tiles = 0;
+  po.crop_by_dataset = {{"casme2", auto_crop_mode(l, "casme2", false, true)}, {"samm", CropMode::None}, {"smic", CropMode::None}};
+  CHECK(po.crop_by_dataset["casme2"] == CropMode::None);  // its Cropped/ folder, wherever its rows are in the CSV
+  CHECK(auto_crop_mode(l, "samm", false, true) == CropMode::Detect);
+  PrepareReport pr = prepare_flow_cache(l, po);
+  CHECK(pr.computed == 442);
+  CHECK(pr.failed == 0);
+  Table m = read_csv(pr.manifest_csv);
+  REQUIRE(m.size() == 443);
+  int c_rep = find_column(m[0], {"repairs"}), repaired = 0;
+  REQUIRE(c_rep >= 0);
+  for (size_t i = 1; i < m.size(); ++i) repaired += !m[i][c_rep].empty();
+  CHECK(repaired == 2);
 
   // --strict: the two are dropped, as before.
   ReadOptions strict;

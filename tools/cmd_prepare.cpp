@@ -30,7 +30,7 @@ CropSpec parse_crop(const std::string& spec) {
   auto mode = [&](const std::string& m) {
     for (auto& [n, v] : kCrops)
       if (m == n) return v;
-    throw cli::UsageError("--crop: unknown mode '" + m + "' in '" + spec + "' (auto, none, detect, boxes)");
+    throw cli::UsageError("unknown mode '" + m + "' in '" + spec + "' (auto, none, detect, boxes)");
   };
   size_t b = 0;
   while (b <= spec.size()) {
@@ -41,7 +41,7 @@ CropSpec parse_crop(const std::string& spec) {
     else {
       std::string d = item.substr(0, eq);
       if (std::find(kDatasets.begin(), kDatasets.end(), d) == kDatasets.end())
-        throw cli::UsageError("--crop: unknown dataset '" + d + "' in '" + spec + "' (casme2, samm, smic, casme3)");
+        throw cli::UsageError("unknown dataset '" + d + "' in '" + spec + "' (casme2, samm, smic, casme3)");
       c.by_dataset[d] = mode(item.substr(eq + 1));
     }
     if (e == std::string::npos) break;
