@@ -318,6 +318,13 @@ TEST_CASE("composite cache: crop mode per dataset root, repairs in manifest.csv 
   CHECK(again.computed == 0);
   opt.crop_by_dataset["samm"] = CropMode::None;
   CHECK_THROWS_WITH_AS(prepare_flow_cache(l, opt), doctest::Contains("crop=casme2:none,samm:boxes"), DataError);
+  // So is one whose reader took other apexes (--fix-onset-apex) or kept other clips (--strict).
+  opt.crop_by_dataset["samm"] = CropMode::Boxes;
+  l.read.onset_apex = OnsetApexFix::Middle;
+  CHECK_THROWS_WITH_AS(prepare_flow_cache(l, opt), doctest::Contains("fix_onset_apex=middle"), DataError);
+  l.read = ReadOptions{};
+  l.read.strict = true;
+  CHECK_THROWS_WITH_AS(prepare_flow_cache(l, opt), doctest::Contains("annotations=strict"), DataError);
 }
 
 TEST_CASE("flow cache: a manifest from before the repairs column resumes; a torn quoted last line is cut") {

@@ -421,6 +421,7 @@ static RawRead read_sheet_dataset(const std::string& dataset, const std::string&
   else if (dataset == "samm") base = find_base(root, {"", "SAMM"}, looks_samm);
   else base = find_base(root, {"", "part_A", "data"}, looks_casme3);
   out.list.bases[dataset] = base;
+  out.list.read = ro;
   Table t = read_table(annotations);
   int hr = 0;
   SheetColumns c = sheet_columns(t, hr, annotations);
@@ -621,6 +622,7 @@ std::vector<CompositeRow> read_composite_csv(const std::string& path, ReadReport
 SampleList read_composite(const CompositeSources& src, const ReadOptions& ro) {
   SampleList out;
   out.class_names = class_names(Protocol::Composite3);
+  out.read = ro;
   auto& rep = out.report;
   std::map<std::string, Sample> index;
   std::map<std::string, std::pair<std::string, std::string>> skipped_keys;

@@ -84,6 +84,7 @@ struct SampleList {
   std::vector<Sample> samples;
   std::vector<std::string> class_names;
   ReadReport report;
+  ReadOptions read;  // what the reader was asked to do with defects (part of a cache's signature)
   // dataset -> the folder holding its subject folders, as the reader found it under the root given
   // ("/data/CASME2/Cropped"): what `prepare` decides each dataset's crop mode by.
   std::map<std::string, std::string> bases;

@@ -87,6 +87,10 @@ static std::string signature(const SampleList& list, const PrepareOptions& o) {
   if (any_mode(modes, CropMode::Detect) || any_mode(modes, CropMode::Boxes)) s << "; margin=" << o.margin;
   if (any_mode(modes, CropMode::Detect)) s << "; cascade=" << fs::path(o.cascade).filename().string();
   if (any_mode(modes, CropMode::Boxes)) s << "; boxes=" << o.boxes_file;
+  // Which clips are kept and which apex they use (written only when not the default, so caches made
+  // before these settings keep their signature).
+  if (list.read.strict) s << "; annotations=strict";
+  if (list.read.onset_apex != OnsetApexFix::None) s << "; fix_onset_apex=" << onset_apex_fix_name(list.read.onset_apex);
   s << "; classes=";
   for (size_t i = 0; i < list.class_names.size(); ++i) s << (i ? "," : "") << list.class_names[i];
   return s.str();
