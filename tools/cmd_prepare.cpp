@@ -69,7 +69,6 @@ int cmd_prepare(const cli::Args& a) {
   data::PrepareOptions o;
   std::string crop_spec = "auto";
   data::ReadOptions read;
-  std::string fix_onset_apex = data::onset_apex_fix_name(read.onset_apex);
   bool quiet = false, verbose = false;
   std::string write_config;
   app.set_config("--config", "", "run file (TOML or INI, as --write-config writes it); options also given on the command line win")
@@ -116,12 +115,12 @@ int cmd_prepare(const cli::Args& a) {
       ->type_name("auto|none|detect|boxes[,DATASET=MODE..]");
   app.add_flag("--strict", read.strict,
                "drop clips with an apex outside [onset, offset] or an inverted interval instead of repairing them");
-  app.add_option("--fix-onset-apex", fix_onset_apex,
-                 "clips annotated with apex = onset (zero flow): keep and warn (none), apex = onset + the dataset's median "
-                 "apex offset (median), or the clip's middle frame (middle)")
-      ->capture_default_str()
-      ->check(cli::one_of({"none", "median", "middle"}))
-      ->type_name("none|median|middle");
+  cli::add_choice(app, "--fix-onset-apex", read.onset_apex,
+                  cli::Choices<data::OnsetApexFix>{{"none", data::OnsetApexFix::None},
+                                                   {"median", data::OnsetApexFix::Median},
+                                                   {"middle", data::OnsetApexFix::Middle}},
+                  "clips annotated with apex = onset (zero flow): keep and warn (none), apex = onset + the dataset's median "
+                  "apex offset (median), or the clip's middle frame (middle)");
   app.add_option("--cascade", o.cascade, "Haar cascade for --crop detect")->type_name("FILE");
   app.add_option("--boxes", o.boxes_file, "one face box per subject (subject,x,y,w,h)")->type_name("FILE");
   app.add_option("--margin", o.margin, "box growth per side for detect/boxes")->capture_default_str()->check(CLI::Range(0.0, 2.0));
@@ -150,7 +149,6 @@ int cmd_prepare(const cli::Args& a) {
   bool boxes_wanted = crop.all == Crop::Boxes;
   for (auto& [d, c] : crop.by_dataset) boxes_wanted = boxes_wanted || c == Crop::Boxes;
   if (boxes_wanted && o.boxes_file.empty()) throw cli::UsageError("--crop boxes needs --boxes FILE");
-  read.onset_apex = data::parse_onset_apex_fix(fix_onset_apex);
   if (protocol.empty()) protocol = dataset == Dataset::Casme3 ? "casme3-3" : "composite3";
   if (method == "tvl1") {
     o.flow.method = flow::Method::TVL1;

@@ -108,13 +108,6 @@ int map_emotion(Protocol p, const std::string& dataset, const std::string& emoti
 
 // ---------------------------------------------------------------- report
 
-OnsetApexFix parse_onset_apex_fix(const std::string& name) {
-  if (name == "none") return OnsetApexFix::None;
-  if (name == "median") return OnsetApexFix::Median;
-  if (name == "middle") return OnsetApexFix::Middle;
-  throw DataError("unknown onset = apex remedy '" + name + "' (none, median, middle)");
-}
-
 const char* onset_apex_fix_name(OnsetApexFix f) {
   return f == OnsetApexFix::Median ? "median" : f == OnsetApexFix::Middle ? "middle" : "none";
 }

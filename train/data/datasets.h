@@ -51,8 +51,7 @@ enum class OnsetApexFix {
   Median,  // apex = onset + the dataset's median (apex - onset) over its clips with onset < apex <= offset
   Middle,  // apex = the clip's middle frame
 };
-OnsetApexFix parse_onset_apex_fix(const std::string& name);  // "none", "median", "middle"
-const char* onset_apex_fix_name(OnsetApexFix f);
+const char* onset_apex_fix_name(OnsetApexFix f);  // "none", "median", "middle"
 struct ReadOptions {
   // false: an apex outside [onset, offset] becomes the clip's middle frame, an inverted interval is
   // reordered (each with a warning and recorded); true: those clips are dropped, as before.
