@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/test_data_helpers.h"
 #include "train/data/flow_dataset.h"
@@ -239,4 +242,116 @@ TEST_CASE("flow PNG folders: a clip listed twice, grey images and odd sizes are 
   FlowDataset ok = load_flow_folder(rgba.string(), (root / "one.csv").string());
   REQUIRE(ok.samples.size() == 1);
   CHECK(ok.samples[0].x.size() == 3u * 28 * 28);
+}
+
+TEST_CASE("composite cache: crop mode per dataset root, repairs in manifest.csv and manifest.json") {
+  auto root = testdata::temp_dir("cache_composite");
+  auto frames = [&](const fs::path& dir, const std::string& prefix, std::vector<int> numbers, const char* fmt) {
+    for (int n : numbers) {
+      char num[32];
+      std::snprintf(num, sizeof num, fmt, n);
+      testdata::write_frame(dir / (prefix + num + ".png"), n, 32);
+    }
+  };
+  frames(root / "CASME2" / "Cropped" / "sub01" / "EP02_01f", "reg_img", {46, 47, 48, 49, 50}, "%d");
+  frames(root / "SAMM" / "028" / "028_4_1", "028_", {1120, 1127, 1134, 1143}, "%04d");
+  frames(root / "SAMM" / "032" / "032_3_1", "032_", {1930, 4896, 4916, 4936}, "%04d");
+  testdata::write_text(root / "casme2.csv", "Subject,Filename,OnsetFrame,ApexFrame,OffsetFrame,Estimated Emotion\n1,EP02_01f,46,48,50,happiness\n");
+  testdata::write_text(root / "samm.csv",
+                       "Subject,Filename,Onset Frame,Apex Frame,Offset Frame,Estimated Emotion\n"
+                       "28,028_4_1,1120,1143,1134,Anger\n32,032_3_1,4896,1930,4936,Sadness\n");
+  // SAMM first in the CSV: the crop mode must not follow the first clip.
+  testdata::write_text(root / "composite.csv", "samm,28,028_4_1,0\n,,,\nsamm,32,032_3_1,0\n,,,\ncasme2,sub01,EP02_01f,1\n,,,\n");
+  CompositeSources src;
+  src.composite_csv = (root / "composite.csv").string();
+  src.casme2_root = (root / "CASME2").string(), src.casme2_annotations = (root / "casme2.csv").string();
+  src.samm_root = root.string(), src.samm_annotations = (root / "samm.csv").string();
+  SampleList l = read_composite(src);
+  REQUIRE(l.samples.size() == 3);
+  CHECK(l.samples[0].dataset == "samm");
+  CHECK(frames_are_cropped(l, "casme2"));
+  CHECK(!frames_are_cropped(l, "samm"));
+  CHECK(auto_crop_mode(l, "casme2", false, true) == CropMode::None);
+  CHECK(auto_crop_mode(l, "samm", false, true) == CropMode::Detect);
+  CHECK(auto_crop_mode(l, "samm", false, false) == CropMode::None);  // no detector in this build
+  CHECK(auto_crop_mode(l, "samm", true, true) == CropMode::Boxes);
+
+  testdata::write_text(root / "boxes.csv", "subject,x,y,w,h\n,,,,\n028,4,4,20,20\nsamm/032,6,6,20,20\n");
+  auto opt = cache_options(root / "cache");
+  opt.flow.method = flow::Method::Farneback;
+  opt.size = 16, opt.crop_size = 32, opt.contact_tiles = 0;
+  opt.crop = CropMode::Detect;  // every dataset not listed below (none here)
+  opt.crop_by_dataset = {{"casme2", CropMode::None}, {"samm", CropMode::Boxes}};
+  opt.boxes_file = (root / "boxes.csv").string();
+  PrepareReport r = prepare_flow_cache(l, opt);
+  CHECK(r.computed == 3);
+  CHECK(r.failed == 0);
+  Table m = read_csv(r.manifest_csv);
+  REQUIRE(m.size() == 4);
+  int c_clip = find_column(m[0], {"clip"}), c_apex = find_column(m[0], {"apex"}), c_w = find_column(m[0], {"cropw"}),
+      c_rep = find_column(m[0], {"repairs"}), c_est = find_column(m[0], {"apexestimated"});
+  REQUIRE(c_rep >= 0);
+  std::map<std::string, std::vector<std::string>> rows;
+  for (size_t i = 1; i < m.size(); ++i) rows[m[i][c_clip]] = m[i];
+  CHECK(rows.at("EP02_01f")[c_w] == "32");  // none: the whole (already cropped) frame
+  CHECK(rows.at("028_4_1")[c_w] == "24");   // boxes: 20 * 1.2
+  CHECK(rows.at("028_4_1")[c_apex] == "1127");
+  CHECK(rows.at("028_4_1")[c_est] == "1");
+  CHECK(rows.at("028_4_1")[c_rep] == "apex 1143 outside [1120, 1134] (after the offset): using the middle frame 1127");
+  CHECK(rows.at("032_3_1")[c_apex] == "4916");
+  CHECK(rows.at("032_3_1")[c_rep] == "apex 1930 outside [4896, 4936] (before the onset): using the middle frame 4916");
+  CHECK(rows.at("EP02_01f")[c_rep] == "");
+  std::ifstream js(r.manifest_json);
+  auto j = nlohmann::json::parse(js);
+  CHECK(j["crop"] == "casme2:none,samm:boxes");
+  CHECK(j["crop_by_dataset"]["casme2"] == "none");
+  CHECK(j["crop_by_dataset"]["samm"] == "boxes");
+  REQUIRE(j["repairs"].size() == 2);
+  CHECK(j["repairs"][0]["clip"] == "028_4_1");
+  CHECK(j["repairs"][0]["kind"] == "apex outside [onset, offset]");
+  CHECK(j["repairs"][1]["text"] == "apex 1930 outside [4896, 4936] (before the onset): using the middle frame 4916");
+  CHECK(std::string(j["read_report"]).find("repaired 2 (kept): apex outside [onset, offset]") != std::string::npos);
+  CHECK(std::string(j["signature"]).find("crop=casme2:none,samm:boxes") != std::string::npos);
+  // Resumable as before; a cache with another crop mode for one dataset is refused.
+  PrepareReport again = prepare_flow_cache(l, opt);
+  CHECK(again.already_done == 3);
+  CHECK(again.computed == 0);
+  opt.crop_by_dataset["samm"] = CropMode::None;
+  CHECK_THROWS_WITH_AS(prepare_flow_cache(l, opt), doctest::Contains("crop=casme2:none,samm:boxes"), DataError);
+  // So is one whose reader took other apexes (--fix-onset-apex) or kept other clips (--strict).
+  opt.crop_by_dataset["samm"] = CropMode::Boxes;
+  l.read.onset_apex = OnsetApexFix::Middle;
+  CHECK_THROWS_WITH_AS(prepare_flow_cache(l, opt), doctest::Contains("fix_onset_apex=middle"), DataError);
+  l.read = ReadOptions{};
+  l.read.strict = true;
+  CHECK_THROWS_WITH_AS(prepare_flow_cache(l, opt), doctest::Contains("annotations=strict"), DataError);
+}
+
+TEST_CASE("flow cache: a manifest from before the repairs column resumes; a torn quoted last line is cut") {
+  auto root = testdata::temp_dir("cache_oldmanifest");
+  SampleList l = tiny_corpus(root);
+  auto opt = cache_options(root / "cache");
+  opt.flow.method = flow::Method::Farneback;
+  opt.contact_tiles = 0;
+  PrepareReport r1 = prepare_flow_cache(l, opt);
+  REQUIRE(r1.computed == 6);
+  // Rewrite the manifest without its last column, as caches made before it are, plus a torn row.
+  Table m = read_csv(r1.manifest_csv);
+  std::string text;
+  for (auto& row : m) {
+    row.pop_back();
+    for (size_t i = 0; i < row.size(); ++i) text += (i ? "," : "") + row[i];
+    text += "\n";
+  }
+  testdata::write_text(r1.manifest_csv, text + "casme2,casme2/sub01,EP09,0,disgust,1,2,3,0,flows/x.png,0,0,1,1,0,0,0,0,0,\"apex 9 outside [1, ");
+  PrepareReport r2 = prepare_flow_cache(l, opt);
+  CHECK(r2.already_done == 6);
+  CHECK(r2.computed == 0);
+  Table after = read_csv(r1.manifest_csv);
+  CHECK(after.size() == 7);
+  CHECK(after[0].back() == "repairs");
+  CHECK(after[1].size() == after[0].size());
+  CHECK(load_flow_cache(opt.out_dir).samples.size() == 6);
+  CHECK(cut_torn_line("a,b\n1,\"x, ") == "a,b\n");
+  CHECK(cut_torn_line("a,b\n1,2") == "a,b\n1,2");  // no open quote: kept (a short row is skipped by its size)
 }

@@ -1,7 +1,9 @@
 // `ahmsa prepare`: read a dataset as distributed, crop faces, compute onset->apex flow + strain, and
 // fill a resumable flow cache (manifest.csv/json + one (u, v, os) PNG per clip). See docs/DATA.md.
+#include <algorithm>
 #include <cstdio>
-#include <fstream>
+#include <map>
+#include <set>
 
 #include "tools/command.h"
 #include "train/data/prepare.h"
@@ -13,18 +15,60 @@ using namespace ahmsa;
 
 enum class Dataset { Casme2, Samm, Smic, Casme3, Composite };
 enum class Crop { Auto, None, Detect, Boxes };
+const cli::Choices<Crop> kCrops = {{"auto", Crop::Auto}, {"none", Crop::None}, {"detect", Crop::Detect}, {"boxes", Crop::Boxes}};
+const std::vector<std::string> kDatasets = {"casme2", "samm", "smic", "casme3"};
+
+// --crop: "MODE" for every dataset, or a comma list of MODE and DATASET=MODE items
+// ("detect,casme2=none"; the composite mixes cropped and raw releases).
+struct CropSpec {
+  Crop all = Crop::Auto;
+  std::map<std::string, Crop> by_dataset;
+};
+
+CropSpec parse_crop(const std::string& spec) {
+  CropSpec c;
+  auto mode = [&](const std::string& m) {
+    for (auto& [n, v] : kCrops)
+      if (m == n) return v;
+    throw cli::UsageError("unknown mode '" + m + "' in '" + spec + "' (auto, none, detect, boxes)");
+  };
+  size_t b = 0;
+  while (b <= spec.size()) {
+    size_t e = spec.find(',', b);
+    std::string item = spec.substr(b, e == std::string::npos ? std::string::npos : e - b);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos) c.all = mode(item);
+    else {
+      std::string d = item.substr(0, eq);
+      if (std::find(kDatasets.begin(), kDatasets.end(), d) == kDatasets.end())
+        throw cli::UsageError("unknown dataset '" + d + "' in '" + spec + "' (casme2, samm, smic, casme3)");
+      c.by_dataset[d] = mode(item.substr(eq + 1));
+    }
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  return c;
+}
+
+data::CropMode to_mode(Crop c) {
+  return c == Crop::None ? data::CropMode::None : c == Crop::Detect ? data::CropMode::Detect : data::CropMode::Boxes;
+}
 
 int cmd_prepare(const cli::Args& a) {
   CLI::App app{"Face crop + onset->apex optical flow + optical strain into a resumable flow cache.\n"
-               "Annotations: the official .xlsx sheets or CSV exports. --crop auto picks 'detect' when this build has\n"
-               "OpenCV and the frames are not a cropped release or a synthetic corpus, 'boxes' with --boxes, else 'none'.\n"
+               "Annotations: the official .xlsx sheets or CSV exports. Repairable annotation defects of a clip (apex outside\n"
+               "[onset, offset] -> the middle frame, an inverted interval -> reordered) are repaired with a warning and\n"
+               "recorded in the manifest; --strict drops those clips instead. --crop auto decides per dataset: 'detect' when\n"
+               "this build has OpenCV and that dataset's frames are not a cropped release or a synthetic corpus, 'boxes' with\n"
+               "--boxes, else 'none'.\n"
                "Re-running with the same --out skips finished clips; SIGINT/SIGTERM stop between clips (exit 130/143).",
                "ahmsa prepare"};
   Dataset dataset = Dataset::Casme2;
   std::string root, ann, protocol, method = "tvl1", preset, interp = "bspline";
   data::CompositeSources src;
   data::PrepareOptions o;
-  Crop crop = Crop::Auto;
+  std::string crop_spec = "auto";
+  data::ReadOptions read;
   bool quiet = false, verbose = false;
   std::string write_config;
   app.set_config("--config", "", "run file (TOML or INI, as --write-config writes it); options also given on the command line win")
@@ -57,9 +101,26 @@ int cmd_prepare(const cli::Args& a) {
       ->type_name("bspline|bicubic");
   app.add_option("--size", o.size, "side of the (u, v, os) image")->capture_default_str()->check(CLI::Range(4, 4096));
   app.add_option("--crop-size", o.crop_size, "side of the face crop the flow is computed at")->capture_default_str()->check(CLI::Range(16, 8192));
-  cli::add_choice(app, "--crop", crop,
-                  cli::Choices<Crop>{{"auto", Crop::Auto}, {"none", Crop::None}, {"detect", Crop::Detect}, {"boxes", Crop::Boxes}},
-                  "face crop");
+  app.add_option("--crop", crop_spec,
+                 "face crop: one mode for every dataset, or per dataset as a comma list (detect,casme2=none)")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        try {
+          parse_crop(v);
+        } catch (const cli::UsageError& e) {
+          return std::string(e.what());
+        }
+        return std::string();
+      })
+      ->type_name("auto|none|detect|boxes[,DATASET=MODE..]");
+  app.add_flag("--strict", read.strict,
+               "drop clips with an apex outside [onset, offset] or an inverted interval instead of repairing them");
+  cli::add_choice(app, "--fix-onset-apex", read.onset_apex,
+                  cli::Choices<data::OnsetApexFix>{{"none", data::OnsetApexFix::None},
+                                                   {"median", data::OnsetApexFix::Median},
+                                                   {"middle", data::OnsetApexFix::Middle}},
+                  "clips annotated with apex = onset (zero flow): keep and warn (none), apex = onset + the dataset's median "
+                  "apex offset (median), or the clip's middle frame (middle)");
   app.add_option("--cascade", o.cascade, "Haar cascade for --crop detect")->type_name("FILE");
   app.add_option("--boxes", o.boxes_file, "one face box per subject (subject,x,y,w,h)")->type_name("FILE");
   app.add_option("--margin", o.margin, "box growth per side for detect/boxes")->capture_default_str()->check(CLI::Range(0.0, 2.0));
@@ -84,7 +145,10 @@ int cmd_prepare(const cli::Args& a) {
   if (method == "farneback" && preset == "ipol") throw cli::UsageError("--preset for farneback: opencv or sample, got 'ipol'");
   if (dataset == Dataset::Composite && src.composite_csv.empty()) throw cli::UsageError("--dataset composite needs --composite-csv FILE");
   if (dataset != Dataset::Composite && root.empty()) throw cli::UsageError("--root DIR is required (ahmsa prepare --help)");
-  if (crop == Crop::Boxes && o.boxes_file.empty()) throw cli::UsageError("--crop boxes needs --boxes FILE");
+  const CropSpec crop = parse_crop(crop_spec);
+  bool boxes_wanted = crop.all == Crop::Boxes;
+  for (auto& [d, c] : crop.by_dataset) boxes_wanted = boxes_wanted || c == Crop::Boxes;
+  if (boxes_wanted && o.boxes_file.empty()) throw cli::UsageError("--crop boxes needs --boxes FILE");
   if (protocol.empty()) protocol = dataset == Dataset::Casme3 ? "casme3-3" : "composite3";
   if (method == "tvl1") {
     o.flow.method = flow::Method::TVL1;
@@ -101,38 +165,43 @@ int cmd_prepare(const cli::Args& a) {
   data::SampleList list;
   const char* dataset_name = "";
   switch (dataset) {
-    case Dataset::Casme2: list = data::read_casme2(root, ann, proto), dataset_name = "casme2"; break;
-    case Dataset::Samm: list = data::read_samm(root, ann, proto), dataset_name = "samm"; break;
+    case Dataset::Casme2: list = data::read_casme2(root, ann, proto, read), dataset_name = "casme2"; break;
+    case Dataset::Samm: list = data::read_samm(root, ann, proto, read), dataset_name = "samm"; break;
     case Dataset::Smic: list = data::read_smic(root, proto), dataset_name = "smic"; break;
-    case Dataset::Casme3: list = data::read_casme3(root, ann, proto), dataset_name = "casme3"; break;
+    case Dataset::Casme3: list = data::read_casme3(root, ann, proto, read), dataset_name = "casme3"; break;
     case Dataset::Composite:
-      list = data::read_composite(src), dataset_name = "composite";
+      list = data::read_composite(src, read), dataset_name = "composite";
       proto = data::Protocol::Composite3;
       break;
   }
   std::fprintf(stderr, "%s: %zu clips usable; %s", dataset_name, list.samples.size(), list.report.summary().c_str());
-  size_t shown = 0;
+  // Every repair is shown (they change what is computed); the other warnings up to 20 unless --verbose.
+  const std::set<std::string> repairs(list.report.repair_lines.begin(), list.report.repair_lines.end());
+  for (auto& w : list.report.repair_lines) std::fprintf(stderr, "repaired: %s\n", w.c_str());
+  size_t shown = 0, others = 0;
   for (auto& w : list.report.warnings)
-    if (verbose || shown++ < 20) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  if (!verbose && list.report.warnings.size() > 20)
-    std::fprintf(stderr, "... %zu more warnings (--verbose shows all)\n", list.report.warnings.size() - 20);
+    if (!repairs.count(w) && (++others, verbose || shown < 20)) ++shown, std::fprintf(stderr, "warning: %s\n", w.c_str());
+  if (others > shown) std::fprintf(stderr, "... %zu more warnings (--verbose shows all)\n", others - shown);
   if (list.samples.empty()) throw std::runtime_error("no usable clips: nothing to prepare");
 
-  if (crop == Crop::Auto) {
-    // Cropped releases (reg_img*) and synthetic corpora are face crops already ... and so is a corpus
-    // written by `ahmsa synth` (it leaves synth_parameters.json in its root).
-    const bool cropped = list.samples[0].onset_path.find("reg_img") != std::string::npos ||
-                         list.samples[0].onset_path.find("/Cropped/") != std::string::npos ||
-                         (!root.empty() && std::ifstream(root + "/synth_parameters.json").good());
-    crop = !o.boxes_file.empty() ? Crop::Boxes
-           : (!cropped && data::have_face_detector() && (!o.cascade.empty() || !data::find_cascade().empty())) ? Crop::Detect
-                                                                                                              : Crop::None;
+  // The crop mode of each dataset: as forced per dataset, else as --crop says, else (auto) decided
+  // by that dataset's own folder, so a composite mixing a cropped CASME II with raw SAMM/SMIC crops right.
+  const bool can_detect = data::have_face_detector() && (!o.cascade.empty() || !data::find_cascade().empty());
+  std::set<std::string> present;
+  for (auto& s : list.samples) present.insert(s.dataset);
+  std::string crop_line;
+  for (auto& d : present) {
+    auto forced = crop.by_dataset.find(d);
+    Crop c = forced != crop.by_dataset.end() ? forced->second : crop.all;
+    data::CropMode m = c == Crop::Auto ? data::auto_crop_mode(list, d, !o.boxes_file.empty(), can_detect) : to_mode(c);
+    o.crop_by_dataset[d] = m;
+    crop_line += (crop_line.empty() ? "" : ", ") + d + " " + data::crop_mode_name(m);
   }
-  o.crop = crop == Crop::None ? data::CropMode::None : crop == Crop::Detect ? data::CropMode::Detect : data::CropMode::Boxes;
-  const char* crop_name = crop == Crop::None ? "none" : crop == Crop::Detect ? "detect" : "boxes";
+  if (crop.all != Crop::Auto) o.crop = to_mode(crop.all);
   o.source_description = std::string("dataset=") + dataset_name + " root=" + root + " annotations=" + ann + " protocol=" +
-                         data::protocol_name(proto);
-  std::fprintf(stderr, "flow: %s; crop: %s; size %d\n", o.flow.describe().c_str(), crop_name, o.size);
+                         data::protocol_name(proto) + (read.strict ? " strict" : "") +
+                         " fix-onset-apex=" + data::onset_apex_fix_name(read.onset_apex);
+  std::fprintf(stderr, "flow: %s; crop: %s; size %d\n", o.flow.describe().c_str(), crop_line.c_str(), o.size);
   auto rep = data::prepare_flow_cache(list, o);
   std::printf("prepare: %d clips: %d computed, %d already in the cache, %d failed, in %.1f s\n", rep.total, rep.computed,
               rep.already_done, rep.failed, rep.seconds);

@@ -7,8 +7,9 @@
 
 namespace ahmsa::data {
 
-Table read_csv(const std::string& path) {
-  std::string s = read_file_bytes(path);
+Table read_csv(const std::string& path) { return parse_csv(read_file_bytes(path), path); }
+
+Table parse_csv(std::string s, const std::string& path) {
   if (s.size() >= 3 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB && (unsigned char)s[2] == 0xBF)
     s.erase(0, 3);
   // Separator: whichever of , ; \t is most frequent on the first non-empty line.
@@ -57,6 +58,15 @@ Table read_csv(const std::string& path) {
       c = b == std::string::npos ? "" : c.substr(b, e - b + 1);
     }
   return rows;
+}
+
+std::string cut_torn_line(std::string text) {
+  if (text.empty() || text.back() == '\n') return text;
+  size_t nl = text.find_last_of('\n');
+  size_t from = nl == std::string::npos ? 0 : nl + 1;
+  // Quotes before the last line balance when the file is well formed up to there.
+  if (std::count(text.begin(), text.end(), '"') % 2 == 1) text.erase(from);
+  return text;
 }
 
 void write_csv(const std::string& path, const Table& rows) {

@@ -108,26 +108,35 @@ int map_emotion(Protocol p, const std::string& dataset, const std::string& emoti
 
 // ---------------------------------------------------------------- report
 
+const char* onset_apex_fix_name(OnsetApexFix f) {
+  return f == OnsetApexFix::Median ? "median" : f == OnsetApexFix::Middle ? "middle" : "none";
+}
+
+std::string Sample::repair_text() const {
+  std::string t;
+  for (auto& r : repairs)
+    if (r.changed) t += (t.empty() ? "" : "; ") + r.text;
+  return t;
+}
+
 void ReadReport::skip(const std::string& reason, const std::string& clip, const std::string& detail) {
   skipped[reason] += 1;
   warnings.push_back(clip + ": " + detail + ": skipped");
-}
-
-void ReadReport::merge(const ReadReport& o) {
-  rows += o.rows;
-  for (auto& [k, v] : o.skipped) skipped[k] += v;
-  warnings.insert(warnings.end(), o.warnings.begin(), o.warnings.end());
-  notes.insert(notes.end(), o.notes.begin(), o.notes.end());
-  dropped_by_protocol += o.dropped_by_protocol;
 }
 
 std::string ReadReport::summary() const {
   std::ostringstream s;
   int total = 0;
   for (auto& [k, v] : skipped) total += v;
-  s << rows << " annotated clips seen, " << total << " skipped, " << dropped_by_protocol
+  s << rows << " annotated clips seen: " << kept << " kept, " << total << " skipped, " << dropped_by_protocol
     << " not in the protocol's classes\n";
   for (auto& [k, v] : skipped) s << "  skipped " << v << ": " << k << "\n";
+  for (auto& [k, v] : repaired) s << "  repaired " << v << " (kept): " << k << "\n";
+  for (auto& [k, v] : flagged) s << "  kept as annotated " << v << ", with a warning: " << k << "\n";
+  s << subjects_seen << " subjects seen: " << subjects_kept << " with a kept clip, " << subjects_without_clip
+    << " without a usable clip";
+  if (subjects_not_given) s << ", " << subjects_not_given << " of datasets not given";
+  s << "\n";
   for (auto& n : notes) s << "  note: " << n << "\n";
   return s.str();
 }
@@ -246,9 +255,27 @@ static std::string key_of(const std::string& dataset, const std::string& subject
   return dataset + "|" + subject + "|" + canonical_clip(dataset, clip);
 }
 
-// Checks the frame numbers against the clip folder and fills the sample's paths; false (and a
-// warning naming the clip) when the clip must be skipped.
-static bool resolve_frames(Sample& s, const std::string& dir, const std::string& name, ReadReport& rep) {
+static std::string num(int n) { return std::to_string(n); }
+static std::string interval(int a, int b) { return "[" + num(a) + ", " + num(b) + "]"; }
+
+// The middle frame of [lo, hi] in file order: index (n-1)/2 of the frames there, and never `lo` itself
+// when there are two or more (a two-frame clip gets its second frame, not a zero onset->apex motion).
+// -1 when the folder has no frame in [lo, hi].
+static int middle_frame(const std::map<int, std::string>& frames, int lo, int hi) {
+  std::vector<int> in;
+  for (auto it = frames.lower_bound(lo); it != frames.end() && it->first <= hi; ++it) in.push_back(it->first);
+  if (in.empty()) return -1;
+  size_t i = (in.size() - 1) / 2;
+  if (in.size() >= 2 && in[i] == lo) i = 1;
+  return in[i];
+}
+
+// Checks the frame numbers against the clip folder, repairs what DATASETS.md calls repairable (an
+// offset not annotated, an inverted interval, an apex outside the interval; recorded in s.repairs)
+// and fills the sample's paths; false (and a warning naming the clip) when the clip must be skipped.
+// `offset_cell` is the offset as annotated, for the message.
+static bool resolve_frames(Sample& s, const std::string& dir, const std::string& name, const std::string& offset_cell,
+                           const ReadOptions& ro, ReadReport& rep) {
   if (!is_dir(dir)) {
     rep.skip("clip folder missing", name, "folder '" + dir + "' not found");
     return false;
@@ -258,19 +285,38 @@ static bool resolve_frames(Sample& s, const std::string& dir, const std::string&
     rep.skip("no frames", name, "no image files in '" + dir + "'");
     return false;
   }
-  if (s.offset < 0) {
+  if (s.offset <= 0) {
     s.offset = frames.rbegin()->first;
-    rep.warnings.push_back(name + ": offset not annotated, using the last frame " + std::to_string(s.offset));
+    std::string text = (offset_cell.empty() ? std::string("offset not annotated") : "offset annotated as '" + offset_cell + "'") +
+                       ": using the last frame " + num(s.offset) + " of the folder";
+    if (s.dataset == "casme3")
+      text += " (a CAS(ME)^3 folder holds the whole video: this is the video's last frame, not the clip's)";
+    s.repairs.push_back({"offset not annotated", text});
+  }
+  if (s.onset > s.offset) {
+    std::string what = "onset " + num(s.onset) + " > offset " + num(s.offset) + " (interval " + interval(s.onset, s.offset) +
+                       " inverted)";
+    if (ro.strict) {
+      rep.skip("onset > offset", name, what + " (--strict)");
+      return false;
+    }
+    std::swap(s.onset, s.offset);
+    s.repairs.push_back({"onset > offset", what + ": reordered to " + interval(s.onset, s.offset)});
   }
   if (s.apex < s.onset || s.apex > s.offset) {
-    rep.skip("apex outside [onset, offset]", name,
-             "apex " + std::to_string(s.apex) + " outside [" + std::to_string(s.onset) + ", " + std::to_string(s.offset) + "]");
-    return false;
+    std::string what = "apex " + num(s.apex) + " outside " + interval(s.onset, s.offset) +
+                       (s.apex > s.offset ? " (after the offset)" : " (before the onset)");
+    int mid = middle_frame(frames, s.onset, s.offset);
+    if (ro.strict || mid < 0) {
+      rep.skip("apex outside [onset, offset]", name, what + (ro.strict ? " (--strict)" : ", and no frame of the folder in it"));
+      return false;
+    }
+    s.repairs.push_back({"apex outside [onset, offset]", what + ": using the middle frame " + num(mid)});
+    s.apex = mid, s.apex_estimated = true;
   }
   auto on = frames.find(s.onset), ap = frames.find(s.apex), off = frames.find(s.offset);
   if (on == frames.end() || ap == frames.end()) {
-    rep.skip("missing frames", name,
-             "frame " + std::to_string(on == frames.end() ? s.onset : s.apex) + " not in '" + dir + "'");
+    rep.skip("missing frames", name, "frame " + num(on == frames.end() ? s.onset : s.apex) + " not in '" + dir + "'");
     return false;
   }
   s.onset_path = on->second, s.apex_path = ap->second;
@@ -278,13 +324,52 @@ static bool resolve_frames(Sample& s, const std::string& dir, const std::string&
   return true;
 }
 
-// Shared by the sheet-driven readers: report subjects whose every clip was skipped.
-static void report_empty_subjects(const std::set<std::string>& seen, const std::vector<Sample>& samples, ReadReport& rep) {
+// A clip whose apex is its onset has no onset->apex motion: flagged, or given another apex by `fix`
+// (`median`: the dataset's median apex - onset, in frames; snapped to the nearest frame of the folder
+// in (onset, offset]).
+static void fix_onset_apex(Sample& s, const std::string& dir, OnsetApexFix fix, int median) {
+  std::string what = "onset = apex = " + num(s.onset) + " (the onset->apex flow is zero)";
+  if (fix == OnsetApexFix::None) {
+    s.repairs.push_back({"onset = apex", what + ": kept as annotated (--fix-onset-apex median|middle takes another apex)", false});
+    return;
+  }
+  auto frames = list_frames(dir);
+  int target = fix == OnsetApexFix::Middle ? middle_frame(frames, s.onset, s.offset) : s.onset + median;
+  int best = -1;
+  for (auto it = frames.upper_bound(s.onset); it != frames.end() && it->first <= s.offset; ++it)
+    if (best < 0 || std::abs(it->first - target) < std::abs(best - target)) best = it->first;
+  if (median < 1 && fix == OnsetApexFix::Median) best = -1;
+  if (best < 0) {
+    s.repairs.push_back({"onset = apex", what + ": kept as annotated (no later frame in " + interval(s.onset, s.offset) +
+                                             (median < 1 && fix == OnsetApexFix::Median ? ", no median apex offset" : "") + ")",
+                         false});
+    return;
+  }
+  std::string how = fix == OnsetApexFix::Middle ? "the middle frame " + num(best)
+                                                : "onset + the dataset's median apex offset " + num(median) + " = " + num(best);
+  if (fix == OnsetApexFix::Median && best != s.onset + median) how += " (the nearest frame in the folder)";
+  s.repairs.push_back({"onset = apex", what + ": using " + how});
+  s.apex = best, s.apex_path = frames[best], s.apex_estimated = true;
+}
+
+// The repairs of a kept clip as warnings and counts.
+static void report_repairs(const Sample& s, const std::string& where, ReadReport& rep) {
+  for (auto& r : s.repairs) {
+    (r.changed ? rep.repaired : rep.flagged)[r.kind] += 1;
+    rep.warnings.push_back(where + ": " + r.text);
+    if (r.changed) rep.repair_lines.push_back(rep.warnings.back());
+  }
+}
+
+// Shared by the readers: the subject counts, and a warning for each subject whose every clip was skipped.
+static void count_subjects(const std::set<std::string>& seen, const std::vector<Sample>& samples, ReadReport& rep) {
   std::set<std::string> used;
   for (auto& s : samples) used.insert(s.subject);
+  rep.subjects_seen = int(seen.size());
   for (auto& sub : seen)
-    if (!used.count(sub)) {
-      rep.skipped["subjects without a usable clip"] += 1;
+    if (used.count(sub)) ++rep.subjects_kept;
+    else {
+      ++rep.subjects_without_clip;
       rep.warnings.push_back(sub + ": no usable clip for this subject");
     }
 }
@@ -321,21 +406,25 @@ static bool looks_casme3(const std::string& n) { return n.rfind("spNO", 0) == 0;
 
 // One reader for the three sheet-driven datasets; `keep_all` keeps clips the protocol drops (label -1).
 static RawRead read_sheet_dataset(const std::string& dataset, const std::string& root, const std::string& annotations,
-                                  Protocol p, bool keep_all) {
+                                  Protocol p, bool keep_all, const ReadOptions& ro) {
   RawRead out;
   auto& rep = out.list.report;
   std::string base;
   if (dataset == "casme2") base = find_base(root, {"", "Cropped", "CASME2_RAW_selected", "CASME2_RAW"}, looks_casme2);
   else if (dataset == "samm") base = find_base(root, {"", "SAMM"}, looks_samm);
   else base = find_base(root, {"", "part_A", "data"}, looks_casme3);
+  out.list.bases[dataset] = base;
+  out.list.read = ro;
   Table t = read_table(annotations);
   int hr = 0;
   SheetColumns c = sheet_columns(t, hr, annotations);
   std::set<std::string> seen_keys, seen_subjects;
+  std::vector<std::pair<std::string, std::string>> where_dir;  // of each kept sample: message prefix, clip folder
+  std::vector<int> apex_offsets;  // apex - onset of every row with onset < apex <= offset: the median's sample
   for (size_t r = hr + 1; r < t.size(); ++r) {
     auto& row = t[r];
     std::string subj_raw = cell(row, c.subject), file = cell(row, c.filename);
-    if (subj_raw.empty() && file.empty()) continue;  // blank line
+    if (blank_row(row) || (subj_raw.empty() && file.empty())) continue;  // blank line, or a note below the table
     ++rep.rows;
     Sample s;
     s.dataset = dataset;
@@ -351,19 +440,21 @@ static RawRead read_sheet_dataset(const std::string& dataset, const std::string&
       rep.skip("missing onset", where, "onset '" + cell(row, c.onset) + "' is not a frame number");
       continue;
     }
-    s.clip = dataset == "casme3" ? file + "_" + std::to_string(s.onset) : file;
+    s.clip = dataset == "casme3" ? file + "_" + std::to_string(s.onset) : file;  // named by the onset as annotated
     where = dataset + " " + s.subject + "/" + s.clip + " (sheet row " + std::to_string(r + 1) + ")";
     if (!cell_int(cell(row, c.apex), s.apex)) {
       rep.skip("missing apex", where, "apex '" + cell(row, c.apex) + "' is not a frame number");
       out.mark(key_of(dataset, s.subject, s.clip), "missing apex");
       continue;
     }
-    if (!cell_int(cell(row, c.offset), s.offset) || s.offset <= 0) s.offset = -1;
+    std::string offset_cell = cell(row, c.offset);
+    if (!cell_int(offset_cell, s.offset) || s.offset <= 0) s.offset = -1;
     std::string key = key_of(dataset, s.subject, s.clip);
     if (!seen_keys.insert(key).second) {
       rep.skip("duplicate clip", where, "the same clip appears again on sheet row " + std::to_string(r + 1));
       continue;
     }
+    if (s.onset < s.apex && s.apex <= s.offset) apex_offsets.push_back(s.apex - s.onset);
     s.label = map_emotion(p, dataset, s.emotion);
     if (s.label < 0 && !keep_all) {
       ++rep.dropped_by_protocol;
@@ -376,7 +467,7 @@ static RawRead read_sheet_dataset(const std::string& dataset, const std::string&
       if (!is_dir(dir)) dir = (fs::path(base) / sub_dir / file).string();
     } else dir = (fs::path(base) / sub_dir / file).string();
     auto skipped_before = rep.skipped;
-    if (!resolve_frames(s, dir, where, rep)) {
+    if (!resolve_frames(s, dir, where, offset_cell, ro, rep)) {
       std::string reason;
       for (auto& [k, v] : rep.skipped)
         if (skipped_before[k] != v) reason = k;
@@ -384,26 +475,43 @@ static RawRead read_sheet_dataset(const std::string& dataset, const std::string&
       continue;
     }
     out.list.samples.push_back(s);
+    where_dir.emplace_back(where, dir);
   }
-  report_empty_subjects(seen_subjects, out.list.samples, rep);
+  // Onset = apex: needs the whole sheet for the median apex offset (lower median, in frames).
+  int median = 0;
+  if (!apex_offsets.empty()) {
+    std::sort(apex_offsets.begin(), apex_offsets.end());
+    median = apex_offsets[(apex_offsets.size() - 1) / 2];
+  }
+  for (size_t i = 0; i < out.list.samples.size(); ++i) {
+    Sample& s = out.list.samples[i];
+    if (s.apex == s.onset) fix_onset_apex(s, where_dir[i].second, ro.onset_apex, median);
+    report_repairs(s, where_dir[i].first, rep);
+  }
+  if (ro.onset_apex == OnsetApexFix::Median)
+    rep.notes.push_back(dataset + ": median apex offset " + num(median) + " frames (over " + num(int(apex_offsets.size())) +
+                        " sheet rows with onset < apex <= offset), for --fix-onset-apex median");
+  rep.kept = int(out.list.samples.size());
+  count_subjects(seen_subjects, out.list.samples, rep);
   out.list.class_names = class_names(p);
   return out;
 }
 
-SampleList read_casme2(const std::string& root, const std::string& annotations, Protocol p) {
-  return read_sheet_dataset("casme2", root, annotations, p, false).list;
+SampleList read_casme2(const std::string& root, const std::string& annotations, Protocol p, const ReadOptions& ro) {
+  return read_sheet_dataset("casme2", root, annotations, p, false, ro).list;
 }
-SampleList read_samm(const std::string& root, const std::string& annotations, Protocol p) {
-  return read_sheet_dataset("samm", root, annotations, p, false).list;
+SampleList read_samm(const std::string& root, const std::string& annotations, Protocol p, const ReadOptions& ro) {
+  return read_sheet_dataset("samm", root, annotations, p, false, ro).list;
 }
-SampleList read_casme3(const std::string& root, const std::string& annotations, Protocol p) {
-  return read_sheet_dataset("casme3", root, annotations, p, false).list;
+SampleList read_casme3(const std::string& root, const std::string& annotations, Protocol p, const ReadOptions& ro) {
+  return read_sheet_dataset("casme3", root, annotations, p, false, ro).list;
 }
 
 static RawRead read_smic_raw(const std::string& root, Protocol p, bool keep_all) {
   RawRead out;
   auto& rep = out.list.report;
   std::string base = find_base(root, {"", "HS", "SMIC-HS", "SMIC_all_raw/HS"}, looks_smic);
+  out.list.bases["smic"] = base;
   rep.notes.push_back("SMIC has no apex annotation: apex = middle frame between the first and last frame of each clip");
   std::vector<fs::path> subjects;
   std::error_code ec;
@@ -453,14 +561,13 @@ static RawRead read_smic_raw(const std::string& root, Protocol p, bool keep_all)
         continue;
       }
       // The middle frame in file order (frame numbers are timestamps-like, not always contiguous).
-      std::vector<int> nums;
-      for (auto& [n, _] : frames) nums.push_back(n);
-      s.onset = nums.front(), s.offset = nums.back(), s.apex = nums[(nums.size() - 1) / 2];
+      s.onset = frames.begin()->first, s.offset = frames.rbegin()->first, s.apex = middle_frame(frames, s.onset, s.offset);
       s.onset_path = frames[s.onset], s.apex_path = frames[s.apex], s.offset_path = frames[s.offset];
       out.list.samples.push_back(s);
     }
   }
-  report_empty_subjects(seen_subjects, out.list.samples, rep);
+  rep.kept = int(out.list.samples.size());
+  count_subjects(seen_subjects, out.list.samples, rep);
   out.list.class_names = class_names(p);
   return out;
 }
@@ -472,13 +579,19 @@ SampleList read_smic(const std::string& root, Protocol p) { return read_smic_raw
 std::vector<CompositeRow> read_composite_csv(const std::string& path, ReadReport* report) {
   Table t = read_csv(path);
   std::vector<CompositeRow> rows;
+  bool first = true;  // the first non-blank line may be a header
   for (size_t r = 0; r < t.size(); ++r) {
     auto& row = t[r];
-    if (row.empty() || (row.size() == 1 && trim(row[0]).empty())) continue;
+    if (blank_row(row)) continue;  // ",,," lines (combined_3class_gt-2.csv has one after every row)
+    bool was_first = first;
+    first = false;
     int label = -1;
     if (row.size() < 4 || !cell_int(row[3], label)) {
-      if (r == 0) continue;  // a header line
-      if (report) report->skip("bad composite row", path + " line " + std::to_string(r + 1), "expected db,subject,clip,label");
+      if (was_first) continue;  // a header line
+      if (report) {
+        ++report->rows;
+        report->skip("bad composite row", path + " line " + std::to_string(r + 1), "expected db,subject,clip,label");
+      }
       continue;
     }
     std::string db = normalise_header(row[0]);
@@ -488,7 +601,10 @@ std::vector<CompositeRow> read_composite_csv(const std::string& path, ReadReport
     c.dataset = db, c.subject = canonical_subject(db, row[1]), c.clip = trim(row[2]), c.label = label;
     c.line = int(r + 1);
     if (label < 0 || label > 2) {
-      if (report) report->skip("bad composite row", db + " " + c.subject + "/" + c.clip, "label " + row[3] + " not in 0..2");
+      if (report) {
+        ++report->rows;
+        report->skip("bad composite row", db + " " + c.subject + "/" + c.clip, "label " + row[3] + " not in 0..2");
+      }
       continue;
     }
     rows.push_back(c);
@@ -496,9 +612,10 @@ std::vector<CompositeRow> read_composite_csv(const std::string& path, ReadReport
   return rows;
 }
 
-SampleList read_composite(const CompositeSources& src) {
+SampleList read_composite(const CompositeSources& src, const ReadOptions& ro) {
   SampleList out;
   out.class_names = class_names(Protocol::Composite3);
+  out.read = ro;
   auto& rep = out.report;
   std::map<std::string, Sample> index;
   std::map<std::string, std::pair<std::string, std::string>> skipped_keys;
@@ -509,11 +626,12 @@ SampleList read_composite(const CompositeSources& src) {
     for (auto& n : rr.list.report.notes) rep.notes.push_back(n);
     for (auto& s : rr.list.samples) index[key_of(s.dataset, s.subject, s.clip)] = s;
     skipped_keys.insert(rr.skipped_keys.begin(), rr.skipped_keys.end());
+    out.bases.insert(rr.list.bases.begin(), rr.list.bases.end());
   };
   if (!src.casme2_root.empty())
-    absorb(read_sheet_dataset("casme2", src.casme2_root, src.casme2_annotations, Protocol::Composite3, true), "casme2");
+    absorb(read_sheet_dataset("casme2", src.casme2_root, src.casme2_annotations, Protocol::Composite3, true, ro), "casme2");
   if (!src.samm_root.empty())
-    absorb(read_sheet_dataset("samm", src.samm_root, src.samm_annotations, Protocol::Composite3, true), "samm");
+    absorb(read_sheet_dataset("samm", src.samm_root, src.samm_annotations, Protocol::Composite3, true, ro), "samm");
   if (!src.smic_root.empty()) absorb(read_smic_raw(src.smic_root, Protocol::Composite3, true), "smic");
   auto rows = read_composite_csv(src.composite_csv, &rep);
   std::set<std::string> seen, subjects;
@@ -546,20 +664,18 @@ SampleList read_composite(const CompositeSources& src) {
     if (sheet_label >= 0 && sheet_label != r.label)
       rep.warnings.push_back(where + ": composite CSV says " + out.class_names[r.label] + " but the emotion '" + s.emotion +
                              "' maps to " + out.class_names[sheet_label] + "; using the CSV label");
-    s.clip = it->second.clip;
+    report_repairs(s, where, rep);
     out.samples.push_back(s);
   }
   std::sort(rep.notes.begin(), rep.notes.end());
   rep.notes.erase(std::unique(rep.notes.begin(), rep.notes.end()), rep.notes.end());
-  std::set<std::string> used;
-  for (auto& s : out.samples) used.insert(s.subject);
-  for (auto& sub : subjects) {
-    std::string db = sub.substr(0, sub.find('/'));
-    if (available.count(db) && !used.count(sub)) {
-      rep.skipped["subjects without a usable clip"] += 1;
-      rep.warnings.push_back(sub + ": no usable clip for this subject");
-    }
-  }
+  rep.kept = int(out.samples.size());
+  std::set<std::string> given;
+  for (auto& sub : subjects)
+    if (available.count(sub.substr(0, sub.find('/')))) given.insert(sub);
+    else ++rep.subjects_not_given;
+  count_subjects(given, out.samples, rep);
+  rep.subjects_seen += rep.subjects_not_given;
   return out;
 }
 

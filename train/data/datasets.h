@@ -24,6 +24,13 @@ std::vector<std::string> class_names(Protocol p);
 // protocol drops it. Words are matched case-insensitively, ignoring spaces ("Happiness", "happy").
 int map_emotion(Protocol p, const std::string& dataset, const std::string& emotion);
 
+// One annotation defect of a kept clip: what was annotated and what is used instead.
+struct Repair {
+  std::string kind;  // "apex outside [onset, offset]", "onset > offset", "offset not annotated", "onset = apex"
+  std::string text;  // "apex 1143 after offset 1134: using the middle frame 1127"
+  bool changed = true;  // false: kept as annotated with a warning only (onset = apex without a remedy)
+};
+
 struct Sample {
   std::string dataset;  // "casme2", "samm", "smic", "casme3"
   std::string subject;  // unique across datasets: "casme2/sub01", "samm/006", "smic/s01", "casme3/spNO.1"
@@ -32,18 +39,43 @@ struct Sample {
   std::string onset_path, apex_path, offset_path;
   std::string emotion;  // the dataset's own word
   int label = -1;       // class id under the protocol the list was read with
-  bool apex_estimated = false;  // SMIC: apex = middle frame, not annotated
+  bool apex_estimated = false;  // apex not the annotated one: SMIC's middle frame, or a repaired apex
+  std::vector<Repair> repairs;  // annotation defects repaired (or flagged) for this clip, in order
+  std::string repair_text() const;  // the changed ones as "text; text" (the manifest's `repairs` field)
 };
 
-// What a reader skipped and why. Every skipped clip has one warning line naming it.
+// What a reader does with a clip whose annotation is defective but repairable (DATASETS.md: a clip a
+// protocol lists is repaired rather than dropped, so results stay comparable with published ones).
+enum class OnsetApexFix {
+  None,    // keep apex = onset, with a warning (the onset->apex flow is zero)
+  Median,  // apex = onset + the dataset's median (apex - onset) over its clips with onset < apex <= offset
+  Middle,  // apex = the clip's middle frame
+};
+const char* onset_apex_fix_name(OnsetApexFix f);  // "none", "median", "middle"
+struct ReadOptions {
+  // false: an apex outside [onset, offset] becomes the clip's middle frame, an inverted interval is
+  // reordered (each with a warning and recorded); true: those clips are dropped, as before.
+  bool strict = false;
+  OnsetApexFix onset_apex = OnsetApexFix::None;
+};
+
+// What a reader kept, repaired and skipped, and why. Every skipped or repaired clip has a warning
+// line naming it. Clips and subjects are counted apart, and each count adds up:
+//   rows = kept + sum(skipped) + dropped_by_protocol
+//   subjects_seen = subjects_kept + subjects_without_clip + subjects_not_given
 struct ReadReport {
-  int rows = 0;                       // annotation rows / clips seen
-  std::map<std::string, int> skipped; // reason -> count
+  int rows = 0;                       // annotation rows / clips seen (blank rows are not rows)
+  int kept = 0;                       // clips in the list
+  std::map<std::string, int> skipped; // clips: reason -> count
+  int dropped_by_protocol = 0;        // clips whose emotion the protocol does not use (not defects: no warning)
+  std::map<std::string, int> repaired;  // kept clips: defect repaired -> count
+  std::map<std::string, int> flagged;   // kept clips as annotated, with a warning -> count ("onset = apex")
+  int subjects_seen = 0, subjects_kept = 0, subjects_without_clip = 0;
+  int subjects_not_given = 0;         // composite: subjects of a dataset whose root was not given
   std::vector<std::string> warnings;  // "casme2 sub01/EP02_01f: apex '/' is missing: skipped"
+  std::vector<std::string> repair_lines;  // those of the warnings that say what was repaired
   std::vector<std::string> notes;     // statements about conventions used (SMIC apex)
-  int dropped_by_protocol = 0;        // emotions the protocol does not use (not defects: no warning)
   void skip(const std::string& reason, const std::string& clip, const std::string& detail);
-  void merge(const ReadReport& o);
   std::string summary() const;  // multi-line, for the console and the manifest
 };
 
@@ -51,18 +83,25 @@ struct SampleList {
   std::vector<Sample> samples;
   std::vector<std::string> class_names;
   ReadReport report;
+  ReadOptions read;  // what the reader was asked to do with defects (part of a cache's signature)
+  // dataset -> the folder holding its subject folders, as the reader found it under the root given
+  // ("/data/CASME2/Cropped"): what `prepare` decides each dataset's crop mode by.
+  std::map<std::string, std::string> bases;
 };
 
 // CASME II. `root` is the folder holding sub01/.. (raw release) or Cropped/sub01/.. (or the Cropped
 // folder itself); frames img46.jpg or reg_img46.jpg. `annotations`: CASME2-coding-*.xlsx or its CSV.
-SampleList read_casme2(const std::string& root, const std::string& annotations, Protocol p = Protocol::Composite3);
+SampleList read_casme2(const std::string& root, const std::string& annotations, Protocol p = Protocol::Composite3,
+                       const ReadOptions& ro = {});
 // SAMM: root holds 006/006_1_2/006_05562.jpg (or SAMM/006/..); sheet SAMM_Micro_FACS_Codes_v2.xlsx or CSV.
-SampleList read_samm(const std::string& root, const std::string& annotations, Protocol p = Protocol::Composite3);
+SampleList read_samm(const std::string& root, const std::string& annotations, Protocol p = Protocol::Composite3,
+                     const ReadOptions& ro = {});
 // SMIC-HS: root holds s1/micro/{negative,positive,surprise}/s1_ne_01/*.bmp (or HS/s1/..). Labels come
 // from the folder names; onset/offset = first/last frame, apex = the middle frame (stated in notes).
 SampleList read_smic(const std::string& root, Protocol p = Protocol::Composite3);
 // CAS(ME)^3 Part A: root holds spNO.1/a/color/175.jpg; sheet cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx.
-SampleList read_casme3(const std::string& root, const std::string& annotations, Protocol p = Protocol::Casme3_3);
+SampleList read_casme3(const std::string& root, const std::string& annotations, Protocol p = Protocol::Casme3_3,
+                       const ReadOptions& ro = {});
 
 // MEGC2019 composite: the ground-truth CSV (rows db,subject,clip,label) defines the list and the
 // labels; the three dataset readers supply the frames. An empty root skips that dataset (counted).
@@ -72,7 +111,7 @@ struct CompositeSources {
   std::string samm_root, samm_annotations;
   std::string smic_root;
 };
-SampleList read_composite(const CompositeSources& src);
+SampleList read_composite(const CompositeSources& src, const ReadOptions& ro = {});
 
 // Composite CSV rows, canonicalised: dataset, subject as in our Sample ids ("casme2/sub01"), clip, label.
 struct CompositeRow {

@@ -17,7 +17,7 @@ std::map<std::string, FaceBox> read_boxes(const std::string& path) {
   Table t = read_csv(path);
   for (size_t r = 0; r < t.size(); ++r) {
     auto& row = t[r];
-    if (row.empty() || (row.size() == 1 && row[0].empty())) continue;
+    if (blank_row(row)) continue;
     if (row.size() < 5) throw DataError("box file '" + path + "' line " + std::to_string(r + 1) + ": expected subject,x,y,w,h");
     char* end = nullptr;
     long x = std::strtol(row[1].c_str(), &end, 10);

@@ -95,7 +95,8 @@ FlowDataset load_flow_cache(const std::string& cache_dir) {
   std::string j = ss.str();
   FlowDataset ds;
   ds.class_names = json_string_list(j, "class_names");
-  Table t = read_csv(mc.string());
+  // A torn last line (an interrupted prepare) may end inside a quoted field: cut_torn_line.
+  Table t = parse_csv(cut_torn_line(read_file_bytes(mc.string())), mc.string());
   if (t.empty()) throw DataError("flow cache '" + cache_dir + "': empty manifest.csv");
   auto& h = t[0];
   int c_ds = find_column(h, {"dataset"}), c_sub = find_column(h, {"subject"}), c_clip = find_column(h, {"clip"}),

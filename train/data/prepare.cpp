@@ -27,18 +27,70 @@ std::string cache_relative_path(const Sample& s) { return "flows/" + s.subject +
 
 static const std::vector<std::string> kManifestHeader = {
     "dataset", "subject", "clip",   "label",  "emotion", "onset", "apex",  "offset", "apex_estimated", "file",
-    "crop_x",  "crop_y",  "crop_w", "crop_h", "u_min",   "u_max", "v_min", "v_max",  "os_max"};
+    "crop_x",  "crop_y",  "crop_w", "crop_h", "u_min",   "u_max", "v_min", "v_max",  "os_max", "repairs"};
 
-static const char* crop_name(CropMode m) { return m == CropMode::None ? "none" : m == CropMode::Detect ? "detect" : "boxes"; }
+const char* crop_mode_name(CropMode m) { return m == CropMode::None ? "none" : m == CropMode::Detect ? "detect" : "boxes"; }
+
+CropMode PrepareOptions::crop_for(const std::string& dataset) const {
+  auto it = crop_by_dataset.find(dataset);
+  return it == crop_by_dataset.end() ? crop : it->second;
+}
+
+bool frames_are_cropped(const SampleList& list, const std::string& dataset) {
+  auto b = list.bases.find(dataset);
+  if (b != list.bases.end()) {
+    for (auto& part : fs::path(b->second))
+      if (part == "Cropped") return true;
+    std::error_code ec;
+    if (fs::exists(fs::path(b->second) / "synth_parameters.json", ec)) return true;
+  }
+  for (auto& s : list.samples)
+    if (s.dataset == dataset) return fs::path(s.onset_path).filename().string().rfind("reg_", 0) == 0;
+  return false;
+}
+
+CropMode auto_crop_mode(const SampleList& list, const std::string& dataset, bool have_boxes, bool can_detect) {
+  if (have_boxes) return CropMode::Boxes;
+  return !frames_are_cropped(list, dataset) && can_detect ? CropMode::Detect : CropMode::None;
+}
+
+// The datasets of the list, each with the crop mode it gets.
+static std::map<std::string, CropMode> crop_modes(const SampleList& list, const PrepareOptions& o) {
+  std::map<std::string, CropMode> m;
+  for (auto& s : list.samples) m.emplace(s.dataset, o.crop_for(s.dataset));
+  return m;
+}
+
+static bool any_mode(const std::map<std::string, CropMode>& m, CropMode want) {
+  for (auto& [d, c] : m)
+    if (c == want) return true;
+  return false;
+}
+
+// "none" when every dataset has the same mode (as caches made before per-dataset modes say), else
+// "casme2:none,samm:detect,smic:detect".
+static std::string crop_description(const std::map<std::string, CropMode>& m, CropMode fallback) {
+  std::set<CropMode> modes;
+  for (auto& [d, c] : m) modes.insert(c);
+  if (modes.size() <= 1) return crop_mode_name(modes.empty() ? fallback : *modes.begin());
+  std::string s;
+  for (auto& [d, c] : m) s += (s.empty() ? "" : ",") + d + ":" + crop_mode_name(c);
+  return s;
+}
 
 // Every parameter that changes the cached values, as one line; a cache made with another one is refused.
 static std::string signature(const SampleList& list, const PrepareOptions& o) {
+  auto modes = crop_modes(list, o);
   std::ostringstream s;
   s << "flow=" << o.flow.describe() << "; strain=" << (o.strain == flow::StrainScheme::Central ? "central" : "forward")
-    << "; size=" << o.size << "; crop=" << crop_name(o.crop) << "; crop_size=" << o.crop_size;
-  if (o.crop != CropMode::None) s << "; margin=" << o.margin;
-  if (o.crop == CropMode::Detect) s << "; cascade=" << fs::path(o.cascade).filename().string();
-  if (o.crop == CropMode::Boxes) s << "; boxes=" << o.boxes_file;
+    << "; size=" << o.size << "; crop=" << crop_description(modes, o.crop) << "; crop_size=" << o.crop_size;
+  if (any_mode(modes, CropMode::Detect) || any_mode(modes, CropMode::Boxes)) s << "; margin=" << o.margin;
+  if (any_mode(modes, CropMode::Detect)) s << "; cascade=" << fs::path(o.cascade).filename().string();
+  if (any_mode(modes, CropMode::Boxes)) s << "; boxes=" << o.boxes_file;
+  // Which clips are kept and which apex they use (written only when not the default, so caches made
+  // before these settings keep their signature).
+  if (list.read.strict) s << "; annotations=strict";
+  if (list.read.onset_apex != OnsetApexFix::None) s << "; fix_onset_apex=" << onset_apex_fix_name(list.read.onset_apex);
   s << "; classes=";
   for (size_t i = 0; i < list.class_names.size(); ++i) s << (i ? "," : "") << list.class_names[i];
   return s.str();
@@ -65,9 +117,10 @@ static std::string fmt(float v) {
 
 static FaceBox clip_box(const Sample& s, const img::Image& onset, const PrepareOptions& o,
                         const std::map<std::string, FaceBox>& boxes, std::string& why) {
-  if (o.crop == CropMode::None) return {0, 0, onset.width, onset.height};
+  const CropMode mode = o.crop_for(s.dataset);
+  if (mode == CropMode::None) return {0, 0, onset.width, onset.height};
   FaceBox face;
-  if (o.crop == CropMode::Boxes) {
+  if (mode == CropMode::Boxes) {
     std::string tail = s.subject.substr(s.subject.find('/') + 1);
     auto it = boxes.find(s.subject);
     if (it == boxes.end()) it = boxes.find(tail);
@@ -121,7 +174,8 @@ static ClipResult process_clip(const Sample& s, const PrepareOptions& o, const s
     r.warning = name + ": " + why + ": skipped";
     return r;
   }
-  img::Image a = to_crop(onset, box, o.crop_size, o.crop), b = to_crop(apex, box, o.crop_size, o.crop);
+  const CropMode mode = o.crop_for(s.dataset);
+  img::Image a = to_crop(onset, box, o.crop_size, mode), b = to_crop(apex, box, o.crop_size, mode);
   flow::FlowOptions fo = o.flow;
   flow::FlowField f;
   try {
@@ -157,7 +211,8 @@ static ClipResult process_clip(const Sample& s, const PrepareOptions& o, const s
   r.ok = true;
   r.row = {s.dataset, s.subject, s.clip, std::to_string(s.label), s.emotion, std::to_string(s.onset), std::to_string(s.apex),
            std::to_string(s.offset), s.apex_estimated ? "1" : "0", cache_relative_path(s), std::to_string(box.x),
-           std::to_string(box.y), std::to_string(box.w), std::to_string(box.h), fmt(u0), fmt(u1), fmt(v0), fmt(v1), fmt(o1)};
+           std::to_string(box.y), std::to_string(box.w), std::to_string(box.h), fmt(u0), fmt(u1), fmt(v0), fmt(v1), fmt(o1),
+           s.repair_text()};
   return r;
 }
 
@@ -191,8 +246,12 @@ PrepareReport prepare_flow_cache(const SampleList& list, const PrepareOptions& o
   // Clips run in parallel; the flow itself then runs single-threaded to avoid oversubscription.
   if (threads > 1) o.flow.tvl1.threads = 1, o.flow.farneback.threads = 1;
   std::map<std::string, FaceBox> boxes;
-  if (o.crop == CropMode::Boxes) boxes = read_boxes(o.boxes_file);
-  if (o.crop == CropMode::Detect) {
+  const auto modes = crop_modes(list, o);
+  if (any_mode(modes, CropMode::Boxes)) {
+    if (o.boxes_file.empty()) throw DataError("prepare: crop mode 'boxes' needs a box file (--boxes FILE)");
+    boxes = read_boxes(o.boxes_file);
+  }
+  if (any_mode(modes, CropMode::Detect)) {
     if (!have_face_detector()) throw DataError("prepare: face detection needs OpenCV; use --crop none or --boxes FILE");
     o.cascade = find_cascade(o.cascade);
     if (o.cascade.empty()) throw DataError("prepare: no face cascade found; give --cascade FILE");
@@ -214,10 +273,16 @@ PrepareReport prepare_flow_cache(const SampleList& list, const PrepareOptions& o
   std::set<std::string> done;
   Table good = {kManifestHeader};
   if (fs::exists(rep.manifest_csv)) {
-    Table t = read_csv(rep.manifest_csv);
-    for (size_t r = 1; r < t.size(); ++r) {
-      auto& row = t[r];
-      if (row.size() != kManifestHeader.size()) continue;
+    // A torn last line that ends inside a quoted field is cut before parsing (a short one is skipped below).
+    Table t = parse_csv(cut_torn_line(read_file_bytes(rep.manifest_csv)), rep.manifest_csv);
+    // A manifest written before the `repairs` column has a prefix of today's header: its rows get "".
+    const size_t cols = t.empty() ? 0 : t[0].size();
+    const bool known = cols > 9 && cols <= kManifestHeader.size() &&
+                       std::equal(t[0].begin(), t[0].end(), kManifestHeader.begin());
+    for (size_t r = 1; known && r < t.size(); ++r) {
+      auto row = t[r];
+      if (blank_row(row) || row.size() != cols) continue;
+      row.resize(kManifestHeader.size());
       if (!fs::exists(fs::path(o.out_dir) / row[9])) continue;
       if (done.insert(row[9]).second) good.push_back(row);
     }
@@ -243,7 +308,10 @@ PrepareReport prepare_flow_cache(const SampleList& list, const PrepareOptions& o
     j["strain"] = std::string(o.strain == flow::StrainScheme::Central ? "central" : "forward") +
                   " differences, os = sqrt(u_x^2 + v_y^2 + (u_y + v_x)^2 / 2)";
     j["size"] = o.size;
-    j["crop"] = crop_name(o.crop);
+    j["crop"] = crop_description(modes, o.crop);
+    nlohmann::ordered_json by;
+    for (auto& [d, c] : modes) by[d] = crop_mode_name(c);
+    j["crop_by_dataset"] = by;
     j["crop_size"] = o.crop_size;
     j["margin"] = std::round(double(o.margin) * 1e6) / 1e6;
     j["cascade"] = o.cascade;
@@ -253,7 +321,15 @@ PrepareReport prepare_flow_cache(const SampleList& list, const PrepareOptions& o
     j["raw"] = o.write_raw ? nlohmann::ordered_json("flows/<subject>/<clip>.f32: float32 CHW (u, v, os) un-normalised") : nullptr;
     j["class_names"] = list.class_names;
     j["read_report"] = list.report.summary();
-    write_file_atomic(rep.manifest_json, j.dump(2) + "\n");
+    // Every annotation the reader repaired (also per clip in manifest.csv's `repairs`), and its warnings.
+    nlohmann::ordered_json repairs = nlohmann::ordered_json::array();
+    for (auto& s : list.samples)
+      for (auto& r : s.repairs)
+        repairs.push_back({{"dataset", s.dataset}, {"subject", s.subject}, {"clip", s.clip}, {"kind", r.kind},
+                           {"changed", r.changed}, {"text", r.text}});
+    j["repairs"] = repairs;
+    j["read_warnings"] = list.report.warnings;
+    write_file_atomic(rep.manifest_json, j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   }
 
   std::vector<const Sample*> todo;
@@ -334,7 +410,7 @@ PrepareReport prepare_flow_cache(const SampleList& list, const PrepareOptions& o
         std::string why;
         FaceBox b = clip_box(s, on, o, boxes, why);
         if (b.empty()) continue;
-        tiles.push_back(to_crop(on, b, 64, o.crop));
+        tiles.push_back(to_crop(on, b, 64, o.crop_for(s.dataset)));
       } catch (const std::exception&) {
         continue;  // already reported above
       }

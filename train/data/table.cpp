@@ -42,6 +42,12 @@ Table read_table(const std::string& path) {
   return read_csv(path);
 }
 
+bool blank_row(const std::vector<std::string>& row) {
+  for (auto& c : row)
+    if (c.find_first_not_of(" \t\r\n") != std::string::npos) return false;
+  return true;
+}
+
 std::string normalise_header(const std::string& s) {
   std::string out;
   for (unsigned char c : s)

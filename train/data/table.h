@@ -30,6 +30,11 @@ std::string read_file_bytes(const std::string& path, uint64_t max_bytes = kMaxTa
 // CSV: comma, semicolon or tab separated (guessed from the first non-empty line), "quoted" fields
 // with "" escapes and embedded newlines, UTF-8 BOM tolerated, lines ending in LF, CRLF or CR alone.
 Table read_csv(const std::string& path);
+// The same on text in memory; `path` names it in errors.
+Table parse_csv(std::string text, const std::string& path);
+// CSV text a writer was appending to when it stopped: a last line with no newline that leaves a
+// quoted field open is cut (it is a torn row, and would be an unterminated-quote error); else unchanged.
+std::string cut_torn_line(std::string text);
 // First worksheet of an .xlsx workbook (or the sheet named `sheet` when given).
 Table read_xlsx(const std::string& path, const std::string& sheet = "");
 // By extension: .xlsx -> read_xlsx, anything else -> read_csv. Throws DataError naming the file.
@@ -41,6 +46,10 @@ std::string zip_read(const std::string& zip_path, const std::string& entry);
 
 // Writes rows as RFC 4180 CSV (quotes where needed). Throws DataError when it cannot write.
 void write_csv(const std::string& path, const Table& rows);
+
+// A row whose every cell is empty or spaces (",,,", an empty sheet row): not a row of data. Every
+// reader of a table skips it silently.
+bool blank_row(const std::vector<std::string>& row);
 
 // Header handling shared by the readers: lowercase, only letters and digits ("Onset Frame" ->
 // "onsetframe"). find_header_row returns the first row holding all the given normalised names, or -1.
