@@ -7,6 +7,7 @@
  *  - Every function returning ahmsa_status returns AHMSA_OK (0) on success and never lets a C++
  *    exception out. On failure a message naming what was wrong is kept per thread (ahmsa_last_error)
  *    and, for calls on a model, also on the model (ahmsa_model_error).
+ *  - Models run on the CPU (a CUDA build's GPU is used by the C++ API, infer::Classifier, only).
  *  - A model is used by one thread at a time; separate models may be used from separate threads at
  *    the same time (the thread pool runs one caller's work in parallel, others' on their own thread).
  *  - Strings returned are owned by the library: class names live as long as the model, messages
