@@ -54,8 +54,10 @@ const char* ahmsa_status_name(ahmsa_status status);
 /* The message of the last failed call on this thread ("" when none failed yet). */
 const char* ahmsa_last_error(void);
 
-/* CPU threads used by every model of the process (0: the default, all cores). A build without threads
- * (AHMSA_THREADS=OFF) accepts only 0 and 1. */
+/* Threads of the CPU kernels' pool, shared by every model of the process (0: the default, the
+ * AHMSA_THREADS or OMP_NUM_THREADS environment variable, else all cores). The flow of a pair runs on one
+ * thread below 256x256 crops. A build without threads (CMake option AHMSA_THREADS=OFF) accepts only 0
+ * and 1. */
 ahmsa_status ahmsa_set_threads(int threads);
 
 /* Loads a checkpoint. On success *out is a new model (close it with ahmsa_model_close); on failure *out
