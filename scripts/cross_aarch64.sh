@@ -56,7 +56,9 @@ fi
 t0=$SECONDS
 build "$WORK/aarch64" -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-aarch64.cmake
 ARM=$WORK/aarch64/ahmsa_classify
-echo "cross_aarch64: built $(file -b "$ARM" | cut -d, -f1-2) in $((SECONDS - t0)) s"
+# e_machine of the ELF header: 0xb7 is AArch64.
+[ "$(od -An -tx2 -j18 -N2 "$ARM" | tr -d ' ')" = 00b7 ] || { echo "cross_aarch64: FAIL: $ARM is not an aarch64 program"; exit 1; }
+echo "cross_aarch64: built the aarch64 C example in $((SECONDS - t0)) s"
 QEMU=(qemu-aarch64 -L /usr/aarch64-linux-gnu)
 
 logits() { grep '^logits:' | cut -d' ' -f2-; }

@@ -10,12 +10,16 @@ dir=$(realpath "$1")
 cd "$dir"
 [ -x ahmsa_classify ] || { echo "embed_size: no ahmsa_classify in $dir (build that target first)"; exit 1; }
 SIZE=size
-file -b ahmsa_classify | grep -q aarch64 && SIZE=aarch64-linux-gnu-size
+machine=x86-64
+if [ "$(od -An -tx2 -j18 -N2 ahmsa_classify | tr -d ' ')" = 00b7 ]; then  # ELF e_machine: AArch64
+  SIZE=aarch64-linux-gnu-size
+  machine=aarch64
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 link=$(cat CMakeFiles/ahmsa_classify.dir/link.txt)
 eval "${link/ -o ahmsa_classify / -o $tmp/static -static -Wl,-Map,$tmp/static.map }"
-echo "embed_size: $(file -b ahmsa_classify | cut -d, -f1-2)"
+echo "embed_size: $machine"
 echo "C example as built (runtime shared), then fully static:"
 $SIZE ahmsa_classify "$tmp/static" | sed "s|$tmp/||"
 echo ".text per archive in the static program (bytes):"
