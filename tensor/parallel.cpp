@@ -3,6 +3,21 @@
 // into burnt time slices, which is what OpenMP's default spinning does under oversubscription.
 #include "tensor/parallel.h"
 
+#ifdef AHMSA_SINGLE_THREAD
+// ---- the single-thread build (AHMSA_THREADS=OFF): no pool, no threads started ----------------------
+namespace ahmsa {
+void set_num_threads(int) {}
+int num_threads() { return 1; }
+int default_num_threads() { return 1; }
+bool in_parallel_region() { return false; }
+void parallel_region(const std::function<void(int, int)>& fn) { fn(0, 1); }
+void parallel_barrier() {}
+void parallel_for(int64_t begin, int64_t end, int64_t, const std::function<void(int64_t, int64_t)>& fn) {
+  if (end > begin) fn(begin, end);
+}
+}  // namespace ahmsa
+#else
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -135,6 +150,7 @@ Pool* pool() {
 
 void set_num_threads(int n) { g_threads = std::max(1, n); }
 int num_threads() { return g_threads; }
+int default_num_threads() { return default_threads(); }
 bool in_parallel_region() { return tl_in_region; }
 
 void parallel_region(const std::function<void(int, int)>& fn) {
@@ -166,3 +182,4 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
 }
 
 }  // namespace ahmsa
+#endif  // AHMSA_SINGLE_THREAD

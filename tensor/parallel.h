@@ -1,6 +1,7 @@
 // Threads for the CPU kernels: a small fork-join pool (tensor/parallel.cpp). The thread count is
 // a setting: set_num_threads(), or the AHMSA_THREADS / OMP_NUM_THREADS environment variables;
-// the default is the number of cores.
+// the default is the number of cores. A build configured with AHMSA_THREADS=OFF has no pool: every
+// call runs on the caller's thread and the count is always 1.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -9,6 +10,7 @@ namespace ahmsa {
 
 void set_num_threads(int n);
 int num_threads();
+int default_num_threads();  // what num_threads() is before any set_num_threads (the environment, else the cores)
 bool in_parallel_region();
 
 // Runs fn(tid, nthreads) on every thread of the pool (one thread inside an existing region, or

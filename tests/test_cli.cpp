@@ -2,7 +2,8 @@
 // refuses a misspelt option (naming the closest one) and a value outside its choices (naming the
 // allowed ones) with exit status 2 before writing anything; a run file written by --write-config
 // repeats the run to the same metrics.json; SIGINT / SIGTERM during train and prepare abandon the
-// unit in progress, say how to resume and exit with 130 / 143.
+// unit in progress, say how to resume and exit with 130 / 143; `model init` writes the same checkpoint
+// for the same seed (the tiny embedding fixture among them).
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -334,5 +335,24 @@ TEST_CASE("SIGTERM during prepare: no clip is left half-recorded, exit 143; the 
   int rows = -1;
   for (std::string line; std::getline(m, line);) ++rows;
   CHECK(rows == 4 * 3 * 3);  // every clip once
+  fs::remove_all(d);
+}
+
+TEST_CASE("model init: a seed gives one file (the tiny fixture is the documented command's), another seed another") {
+  const fs::path d = temp_dir("model_init");
+  auto init = [&](const std::string& seed, const fs::path& out) {
+    return run_tool({"model", "init", "-o", out.string(), "--model-config", "size=28;stem=8;channels=8,16;head_dim=8;reduction=4;kernels=3,5",
+                     "--seed", seed, "--class-names", "negative,positive,surprise"});
+  };
+  Result a = init("16", d / "a.safetensors");
+  REQUIRE(a.status == 0);
+  CHECK(a.out.find("7605 parameters, seed 16") != std::string::npos);
+  REQUIRE(init("16", d / "b.safetensors").status == 0);
+  REQUIRE(init("17", d / "c.safetensors").status == 0);
+  const std::string bytes = slurp(d / "a.safetensors");
+  CHECK(bytes.size() > 30000);
+  CHECK(bytes == slurp(d / "b.safetensors"));
+  CHECK(bytes != slurp(d / "c.safetensors"));
+  CHECK(bytes == slurp(AHMSA_SOURCE_DIR "/tests/fixtures/tiny_model.safetensors"));  // docs/EMBEDDING.md §2
   fs::remove_all(d);
 }

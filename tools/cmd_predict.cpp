@@ -2,14 +2,11 @@
 // preprocessing as `ahmsa prepare` (face crop, TV-L1 flow, optical strain, min-max (u, v, os) image
 // rounded to 8 bits as the cache stores it) and a trained checkpoint: class probabilities.
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
-#include <sstream>
 
-#include "autograd/ops.h"
 #include "flow/flow.h"
 #include "flow/image.h"
-#include "model/ahmsa_net.h"
+#include "infer/classifier.h"
 #include "tensor/parallel.h"
 #include "tools/command.h"
 #include "train/data/face.h"
@@ -18,14 +15,6 @@
 namespace {
 
 using namespace ahmsa;
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  std::string w;
-  while (std::getline(ss, w, ',')) v.push_back(w);
-  return v;
-}
 
 // A 1-channel float image (any range) stretched to 0..255 grey RGB, scaled up to `tile` by nearest neighbour.
 img::Image channel_tile(const img::Image& uvos, int c) {
@@ -105,43 +94,17 @@ int cmd_predict(const cli::Args& a) {
     a0 = data::crop_face(onset, box, crop_size), a1 = data::crop_face(apex, box, crop_size);
     std::fprintf(stderr, "face: %dx%d at (%d, %d)\n", box.w, box.h, box.x, box.y);
   } else {
-    auto fit = [&](const img::Image& im) {
-      if (im.width == crop_size && im.height == crop_size) return im;
-      return im.width > crop_size ? img::resize_area(im, crop_size, crop_size) : img::resize_bilinear(im, crop_size, crop_size);
-    };
-    a0 = fit(onset), a1 = fit(apex);
+    a0 = infer::fit_crop(onset, crop_size), a1 = infer::fit_crop(apex, crop_size);
   }
 
-  SafetensorsFile st = read_safetensors(model_path);
-  AhmsaConfig cfg = AhmsaNet::config_of(st);
-  Generator init(0);
-  AhmsaNet net(cfg, init);
-  net.load(st, dev);
-  net.eval();
-
+  infer::Classifier model(model_path, dev);
   flow::FlowOptions fo;
   if (method == "farneback") fo.method = flow::Method::Farneback;
-  flow::FlowField f = flow::compute_flow(a0, a1, fo);
-  std::vector<float> os = flow::optical_strain(f, flow::StrainScheme::Central);
-  const int S = int(cfg.input_size);
-  img::Image uvos = flow::uvos_image(f, os, S);
-  // The cache stores the image as an 8-bit PNG: round the same way, then x = value / 255.
-  Tensor x = Tensor::empty({1, 3, S, S});
-  for (int c = 0; c < 3; ++c)
-    for (int i = 0; i < S * S; ++i)
-      x.data()[size_t(c) * S * S + i] = std::clamp(std::round(uvos.data[size_t(i) * 3 + c]), 0.f, 255.f) / 255.f;
-  std::vector<float> p;
-  {
-    NoGradGuard ng;
-    p = softmax(net.forward(x.to(dev)), 1).to_vector();
-  }
-  std::vector<std::string> names;
-  if (auto it = st.metadata.find("class_names"); it != st.metadata.end()) names = split_list(it->second);
-  if (names.size() != p.size()) {
-    names.clear();
-    for (size_t k = 0; k < p.size(); ++k) names.push_back(p.size() == 3 ? std::vector<std::string>{"negative", "positive", "surprise"}[k]
-                                                                        : "class" + std::to_string(k));
-  }
+  infer::FlowInput in = infer::flow_input(a0, a1, model.input_size(), fo);
+  const flow::FlowField& f = in.flow;
+  const img::Image& uvos = in.uvos;
+  const std::vector<float> p = model.probabilities(in.x).to_vector();
+  const std::vector<std::string>& names = model.class_names();
   const size_t best = size_t(std::max_element(p.begin(), p.end()) - p.begin());
   std::printf("%s\n", what.c_str());
   for (size_t k = 0; k < p.size(); ++k) std::printf("  %-12s %.4f%s\n", names[k].c_str(), p[k], k == best ? "  <-" : "");
