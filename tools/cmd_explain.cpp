@@ -112,6 +112,12 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 
+std::string range_text(const std::vector<float>& v) {
+  float lo = v[0], hi = v[0], mean = 0;
+  for (float x : v) lo = std::min(lo, x), hi = std::max(hi, x), mean += x / float(v.size());
+  return fmt("%.3f", lo) + " .. " + fmt("%.3f", hi) + ", mean " + fmt("%.3f", mean);
+}
+
 // Vertical bars, one per value in [0, 1], in a w x h box; a dashed reference line at `ref` (< 0: none).
 void bar_strip(Canvas& cv, int x, int y, int w, int h, const std::vector<float>& v, const unsigned char* col, float ref) {
   cv.rect(x, y, x + w, y + h, kLight);
@@ -348,19 +354,16 @@ int cmd_explain(const cli::Args& a) {
     cv.text(bx, y, "level " + std::to_string(l + 1) + ": " + std::to_string(s) + "x" + std::to_string(s) + ", " + std::to_string(C) + " ch", kBlack, 2);
     if (tl.channel.defined()) {
       std::vector<float> ca = tl.channel.to_vector();
-      float mean = 0;
-      for (float v : ca) mean += v / float(ca.size());
       bar_strip(cv, bx, y + 24, bw, 50, ca, kBlue, -1);
-      cv.text(bx, y + 80, "ca per channel, mean " + fmt("%.2f", mean) + " (1 = kept)", kDark, 1);
+      cv.text(bx, y + 80, "ca per channel (1 = kept): " + range_text(ca), kDark, 1);
     } else {
       cv.text(bx, y + 40, "no channel attention", kGrey, 2);
     }
     if (tl.mix_a.defined()) {
       std::vector<float> av = tl.mix_a.to_vector();
-      float mean = 0;
-      for (float v : av) mean += v / float(av.size());
       bar_strip(cv, bx, y + 100, bw, 50, av, kOrange, 0.5f);
-      cv.text(bx, y + 156, "a per input channel, mean " + fmt("%.2f", mean) + ": 1 = average, 0 = max", kDark, 1);
+      cv.text(bx, y + 156, "a per input channel (1 = average, 0 = max pool)", kDark, 1);
+      cv.text(bx, y + 166, range_text(av) + "; dashes: 0.5, the initial value", kDark, 1);
     } else {
       cv.text(bx, y + 116, "fixed 2x2 max pool (no a)", kGrey, 2);
     }

@@ -67,7 +67,7 @@ std::string html_escape(const std::string& s) {
 
 std::string confusion_svg(const Confusion& m, const std::vector<std::string>& names, const std::string& title) {
   const int K = m.classes, cell = K <= 4 ? 96 : 64, left = 120, top = 70;
-  Svg s(left + K * cell + 30, top + K * cell + 80);
+  Svg s(std::max(left + K * cell + 30, 500), top + K * cell + 80);
   s.text(10, 22, title, 15, "start", "#222", " font-weight=\"bold\"");
   s.text(left + K * cell / 2.0, top - 12, "predicted", 13, "middle", "#666");
   s.text(14, top + K * cell / 2.0, "truth", 13, "middle", "#666", " transform=\"rotate(-90 14 " + num("%.1f", top + K * cell / 2.0) + ")\"");
@@ -202,6 +202,7 @@ std::string report_html(const ReportPage& p) {
        "table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\n"
        "th{background:#f3f3f3}td.l,th.l{text-align:left}tr.main td{font-weight:bold;background:#eef4fb}\n"
        "tr.warn td{color:#a33}.key{font-size:20px;margin:10px 0}.key b{font-size:28px}.note{color:#666;font-size:12px}\n"
+       "#settings td.l{max-width:760px;overflow-wrap:anywhere}\n"
        ".plots{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}svg{max-width:100%;height:auto}\n"
        "</style>\n</head>\n<body>\n";
   h += "<h1>" + html_escape(p.title) + "</h1>\n";
