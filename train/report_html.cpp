@@ -156,7 +156,7 @@ std::string curves_svg(const std::vector<Panel>& panels, const std::string& x_la
 
 std::string bars_svg(const std::string& title, const std::vector<std::string>& series, const std::vector<BarGroup>& groups) {
   static const unsigned char* colours[] = {kBlue, kOrange, kGreen, kRed};
-  const int bw = 26, ph = 200, ml = 46, mt = 40, legend = 24;
+  const int bw = 26, ph = 200, ml = 46, mt = 48, legend = 24;
   const int gw = int(series.size()) * bw + 24;
   Svg s(std::max(ml + int(groups.size()) * gw + 20, 320), mt + ph + 44 + legend);
   s.text(10, 22, title, 15, "start", "#222", " font-weight=\"bold\"");
