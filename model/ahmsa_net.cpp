@@ -104,10 +104,11 @@ AdaptiveDown::AdaptiveDown(int64_t c_in, int64_t c_out, int64_t out_size, bool a
   bn = child<BatchNorm2d>("bn", c_out);
 }
 
-Tensor AdaptiveDown::forward(const Tensor& x) {
+Tensor AdaptiveDown::forward(const Tensor& x, AhmsaTrace::Level* trace) {
   Tensor p;
   if (adaptive) {
     Tensor a = sigmoid(mix).reshape({1, mix.size(0), 1, 1});
+    if (trace) trace->mix_a = a.detach().reshape({mix.size(0)});
     int s = int(out_size);
     p = a * adaptive_avg_pool2d(x, s, s) + (-a + 1.f) * adaptive_max_pool2d(x, s, s);
   } else {
@@ -169,20 +170,24 @@ MultiScaleAttention::MultiScaleAttention(int64_t c, int64_t r, const std::vector
     for (auto k : kernels) spatial.push_back(child<Conv2d>("spatial" + std::to_string(k), 2, 1, k, 1, int(k / 2), true, gen));
 }
 
-Tensor MultiScaleAttention::forward(const Tensor& z) {
+Tensor MultiScaleAttention::forward(const Tensor& z, AhmsaTrace::Level* trace) {
   const int64_t n = z.size(0), c = z.size(1);
   Tensor zc = z;
   if (channel_att) {
     auto mlp = [&](const Tensor& v) { return fc2->forward(relu(fc1->forward(v))); };
     Tensor gap = mean(z, {2, 3});
     Tensor gmp = max(z.reshape({n, c, -1}), 2);
-    zc = z * sigmoid(mlp(gap) + mlp(gmp)).reshape({n, c, 1, 1});
+    Tensor ca = sigmoid(mlp(gap) + mlp(gmp));  // [N, C]
+    if (trace) trace->channel = ca.detach();
+    zc = z * ca.reshape({n, c, 1, 1});
   }
   if (!spatial_att) return z + zc;
   Tensor d = cat({mean(zc, {1}, true), max(zc, 1, true)}, 1);  // [N, 2, s, s]
   Tensor logit = spatial[0]->forward(d);
   for (size_t i = 1; i < spatial.size(); ++i) logit = logit + spatial[i]->forward(d);
-  return z + zc * sigmoid(logit);
+  Tensor m = sigmoid(logit);  // [N, 1, s, s]
+  if (trace) trace->spatial = m.detach();
+  return z + zc * m;
 }
 
 // ============================ the network ============================
@@ -211,27 +216,33 @@ AhmsaNet::AhmsaNet(const AhmsaConfig& cfg, Generator& gen) : cfg_(cfg) {
   head_ = child<Linear>("head", total, cfg_.classes, true, gen);
 }
 
-Tensor AhmsaNet::forward(const Tensor& x, Generator& gen) {
+Tensor AhmsaNet::forward(const Tensor& x, Generator& gen, AhmsaTrace* trace) {
   const int64_t S = cfg_.input_size;
   if (x.dim() != 4 || x.size(1) != 3 || x.size(2) != S || x.size(3) != S)
     throw ShapeError("AHMSA-Net: expected input [N, 3, " + std::to_string(S) + ", " + std::to_string(S) + "], got " +
                      x.str());
   Tensor h = relu(stem_bn_->forward(stem_conv_->forward(x)));
   std::vector<Tensor> pooled;
-  for (auto& lv : levels_) {
-    h = lv.down->forward(h);
+  if (trace) *trace = AhmsaTrace{std::vector<AhmsaTrace::Level>(levels_.size()), Tensor()};
+  for (size_t i = 0; i < levels_.size(); ++i) {
+    const Level& lv = levels_[i];
+    AhmsaTrace::Level* t = trace ? &trace->levels[i] : nullptr;
+    h = lv.down->forward(h, t);
     if (lv.attn) h = lv.attn->forward(h);
-    if (lv.msa) h = lv.msa->forward(h);
+    if (lv.msa) h = lv.msa->forward(h, t);
+    if (t) t->output = h.detach();
     pooled.push_back(mean(h, {2, 3}));
   }
-  return head_->forward(dropout_->forward(cat(pooled, 1), gen));
+  Tensor logits = head_->forward(dropout_->forward(cat(pooled, 1), gen));
+  if (trace) trace->logits = logits.detach();
+  return logits;
 }
 
-Tensor AhmsaNet::forward(const Tensor& x) {
+Tensor AhmsaNet::forward(const Tensor& x, AhmsaTrace* trace) {
   if (is_training() && cfg_.dropout > 0.f)
     throw std::logic_error("AHMSA-Net: training-mode forward with dropout needs a Generator");
   Generator unused(0);
-  return forward(x, unused);
+  return forward(x, unused, trace);
 }
 
 std::vector<AhmsaNet::LayerInfo> AhmsaNet::summary() const {

@@ -37,10 +37,24 @@ struct AhmsaConfig {
   void validate() const;                   // throws std::invalid_argument naming the level and why
 };
 
+// What one forward computed inside the network, for looking at a prediction (`ahmsa explain`). Pass
+// a pointer to forward() and it is filled; with nullptr (the default) nothing is recorded. The
+// tensors are the forward's own values, detached (no copy, no autograd history).
+struct AhmsaTrace {
+  struct Level {
+    Tensor mix_a;    // a = sigmoid(mix) [C_in]: the average-pooling share of AdaptiveDown (empty: fixed max pool)
+    Tensor channel;  // ca [N, C]: channel-attention weights (empty when channel attention is off)
+    Tensor spatial;  // m [N, 1, s, s]: spatial-attention mask (empty when spatial attention is off)
+    Tensor output;   // the level's output [N, C, s, s]
+  };
+  std::vector<Level> levels;  // one per level, in order
+  Tensor logits;              // [N, K]
+};
+
 class AdaptiveDown : public Module {
  public:
   AdaptiveDown(int64_t c_in, int64_t c_out, int64_t out_size, bool adaptive, Generator& gen);
-  Tensor forward(const Tensor& x);
+  Tensor forward(const Tensor& x, AhmsaTrace::Level* trace = nullptr);
   Tensor mix;  // [C_in], a = sigmoid(mix) blends average (a) and max (1 − a) pooling
   std::shared_ptr<Conv2d> conv;
   std::shared_ptr<BatchNorm2d> bn;
@@ -66,7 +80,7 @@ class MultiScaleAttention : public Module {
  public:
   MultiScaleAttention(int64_t channels, int64_t reduction, const std::vector<int64_t>& kernels, bool channel_att,
                       bool spatial_att, Generator& gen);
-  Tensor forward(const Tensor& z);
+  Tensor forward(const Tensor& z, AhmsaTrace::Level* trace = nullptr);
   std::shared_ptr<Linear> fc1, fc2;
   std::vector<std::shared_ptr<Conv2d>> spatial;
   bool channel_att, spatial_att;
@@ -75,9 +89,10 @@ class MultiScaleAttention : public Module {
 class AhmsaNet : public Module {
  public:
   AhmsaNet(const AhmsaConfig& cfg, Generator& init);
-  // Logits [N, K]. Training mode uses batch statistics and dropout (drawn from `gen`).
-  Tensor forward(const Tensor& x, Generator& gen);
-  Tensor forward(const Tensor& x);  // for eval mode (no randomness needed)
+  // Logits [N, K]. Training mode uses batch statistics and dropout (drawn from `gen`). A non-null
+  // `trace` receives the attention weights and level outputs of this forward (AhmsaTrace).
+  Tensor forward(const Tensor& x, Generator& gen, AhmsaTrace* trace = nullptr);
+  Tensor forward(const Tensor& x, AhmsaTrace* trace = nullptr);  // for eval mode (no randomness needed)
   const AhmsaConfig& config() const { return cfg_; }
 
   // One row of `ahmsa model summary`.

@@ -125,6 +125,7 @@ TEST_CASE("every subcommand refuses a misspelt option, names the closest one, an
       {{"train", "--cache", "c", "--out", out.string(), "--epoch", "1"}, "unknown option --epoch (did you mean --epochs?)"},
       {{"eval", "--modle", "m.safetensors", "--cache", "c"}, "unknown option --modle (did you mean --model?)"},
       {{"predict", "--model", "m", "a.png", "b.png", "--crop-sise", "64"}, "unknown option --crop-sise (did you mean --crop-size?)"},
+      {{"explain", "--model", "m", "--flow", "f.png", "--jsn", (out / "e.json").string()}, "unknown option --jsn (did you mean --json?)"},
       {{"model", "forward", "--weight", "w", "--input", "x", "--output", (out / "y").string()}, "unknown option --weight (did you mean --weights?)"},
       {{"bench", "model", "--step", "3"}, "unknown option --step (did you mean --steps?)"},
   };
@@ -179,7 +180,7 @@ TEST_CASE("every subcommand refuses a value outside its choices, naming the allo
 }
 
 TEST_CASE("--help of every subcommand lists its options and exits 0") {
-  for (const char* cmd : {"synth", "prepare", "flow", "train", "eval", "predict", "model", "bench"}) {
+  for (const char* cmd : {"synth", "prepare", "flow", "train", "eval", "predict", "explain", "model", "bench"}) {
     CAPTURE(cmd);
     Result r = run_tool({cmd, "--help"});
     CHECK(r.status == 0);

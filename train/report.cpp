@@ -7,10 +7,9 @@
 #include <limits>
 #include <sstream>
 
-#include <stb/stb_easy_font.h>
-
 #include "ahmsa_version.h"
 #include "flow/image.h"
+#include "train/canvas.h"
 #include "train/data/run_folder.h"
 #include "train/data/table.h"
 #include "train/trainer.h"  // EpochStats: the per-epoch rows of a fold's log
@@ -87,69 +86,7 @@ Chance chance_levels(const std::vector<int>& labels, int K) {
   return c;
 }
 
-// ------------------------------------------------------------------ drawing
-
-namespace {
-
-struct Canvas {
-  int w, h;
-  std::vector<unsigned char> px;  // RGB
-  Canvas(int w_, int h_) : w(w_), h(h_), px(size_t(w_) * h_ * 3, 255) {}
-  void set(int x, int y, const unsigned char* c) {
-    if (x < 0 || y < 0 || x >= w || y >= h) return;
-    unsigned char* p = &px[(size_t(y) * w + x) * 3];
-    p[0] = c[0], p[1] = c[1], p[2] = c[2];
-  }
-  void rect(int x0, int y0, int x1, int y1, const unsigned char* c) {  // filled, [x0, x1) x [y0, y1)
-    for (int y = std::max(0, y0); y < std::min(h, y1); ++y)
-      for (int x = std::max(0, x0); x < std::min(w, x1); ++x) set(x, y, c);
-  }
-  void frame(int x0, int y0, int x1, int y1, const unsigned char* c) {
-    rect(x0, y0, x1, y0 + 1, c), rect(x0, y1 - 1, x1, y1, c), rect(x0, y0, x0 + 1, y1, c), rect(x1 - 1, y0, x1, y1, c);
-  }
-  // Bresenham, `thick` pixels square pen.
-  void line(int x0, int y0, int x1, int y1, const unsigned char* c, int thick = 2) {
-    int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, err = dx + dy;
-    for (;;) {
-      rect(x0 - thick / 2, y0 - thick / 2, x0 - thick / 2 + thick, y0 - thick / 2 + thick, c);
-      if (x0 == x1 && y0 == y1) break;
-      int e2 = 2 * err;
-      if (e2 >= dy) err += dy, x0 += sx;
-      if (e2 <= dx) err += dx, y0 += sy;
-    }
-  }
-  // stb_easy_font text: each glyph is a set of axis-aligned quads on a 1-unit grid, drawn `scale` px per unit.
-  void text(int x, int y, const std::string& s, const unsigned char* c, int scale = 2) {
-    static char vbuf[200000];
-    std::string copy = s;
-    unsigned char col[4] = {c[0], c[1], c[2], 255};
-    int quads = stb_easy_font_print(0, 0, copy.data(), col, vbuf, sizeof vbuf);
-    for (int q = 0; q < quads; ++q) {
-      const float* v = reinterpret_cast<const float*>(vbuf + q * 4 * 16);  // 4 vertices of 16 bytes: x, y, z, rgba
-      float qx0 = v[0], qy0 = v[1], qx1 = v[0], qy1 = v[1];
-      for (int k = 1; k < 4; ++k) {
-        const float* vk = reinterpret_cast<const float*>(vbuf + q * 4 * 16 + k * 16);
-        qx0 = std::min(qx0, vk[0]), qx1 = std::max(qx1, vk[0]), qy0 = std::min(qy0, vk[1]), qy1 = std::max(qy1, vk[1]);
-      }
-      rect(x + int(qx0 * scale), y + int(qy0 * scale), x + int(qx1 * scale), y + int(qy1 * scale), c);
-    }
-  }
-  static int text_width(const std::string& s, int scale = 2) {
-    std::string copy = s;
-    return stb_easy_font_width(copy.data()) * scale;
-  }
-  void save(const std::string& path) const {
-    img::Image im(w, h, 3);
-    for (size_t i = 0; i < px.size(); ++i) im.data[i] = px[i];
-    const std::string tmp = path + ".tmp";
-    img::save_png(tmp, im);
-    data::commit_file(tmp, path);  // atomic, as every file of a run
-  }
-};
-
-const unsigned char kBlack[3] = {0, 0, 0}, kGrey[3] = {150, 150, 150}, kLight[3] = {225, 225, 225}, kWhite[3] = {255, 255, 255};
-
-}  // namespace
+// ------------------------------------------------------------------ drawing (train/canvas.h)
 
 void write_confusion_png(const std::string& path, const Confusion& m, const std::vector<std::string>& names,
                          const std::string& title) {
@@ -492,6 +429,33 @@ ReportResult write_report(const data::FlowDataset& ds, const std::vector<Fold>& 
   if (have_val) panels[1].series.push_back({"validation UF1 (mean)", va_uf1, {44, 160, 44}});
   res.curves_png = (out / "curves.png").string();
   write_curves_png(res.curves_png, panels, "epoch");
+
+  {  // The same plots as SVG, the per-dataset and per-class bars, and report.html gathering everything.
+    ReportPage page;
+    page.title = "ahmsa train: " + std::string(split_title(rs.split)) + ", " + std::to_string(folds.size()) + " folds";
+    page.metrics = j;
+    if (fs::exists(out / "config.json")) page.config = data::read_json_file(out / "config.json");
+    page.svgs.push_back({"confusion", confusion_svg(pooled.confusion, names, title)});
+    page.svgs.push_back({"curves", curves_svg(panels, "epoch")});
+    std::vector<BarGroup> by_dataset = {{"pooled", {pooled.pooled.uf1, pooled.pooled.uar, pooled.pooled.accuracy}}};
+    for (auto& [name, s] : pooled.per_dataset) by_dataset.push_back({name, {s.uf1, s.uar, s.accuracy}});
+    page.svgs.push_back({"datasets", bars_svg("per dataset (pooled predictions)", {"UF1", "UAR", "accuracy"}, by_dataset)});
+    std::vector<BarGroup> by_class;
+    for (int k = 0; k < K; ++k) {
+      const ClassScore& c = pooled.pooled.per_class[size_t(k)];
+      by_class.push_back({names[size_t(k)], {c.in_uf1 ? c.f1 : nan, c.in_uar ? c.recall : nan, c.predicted ? c.precision : nan}});
+    }
+    page.svgs.push_back({"classes", bars_svg("per class (pooled predictions)", {"F1", "recall", "precision"}, by_class)});
+    size_t scored = 0;
+    for (auto& f : ff) {
+      FoldRow r;
+      r.fold = f.index + 1, r.name = f.name, r.clips = int64_t(folds[size_t(f.index)].test.size());
+      r.failed = f.failed, r.failure = f.failure, r.selected_epoch = f.selected_epoch;
+      if (!f.failed) r.scores = fold_scores[scored++];
+      page.folds.push_back(r);
+    }
+    res.report_html = write_report_pages(out.string(), page).back();
+  }
 
   {  // summary.txt: what the console prints at the end
     std::string t;

@@ -1,8 +1,9 @@
 // What a run writes for people and for other tools: config.json (the run's record and resume
 // signature), metrics as JSON (pooled, per dataset, per class, fold-averaged variants labelled as
-// such), the MEGC challenge log, and two pictures drawn by hand (confusion-matrix heat map with
-// counts; loss and UF1 curves), text by stb_easy_font. write_report assembles them from the fold
-// folders on disk.
+// such), the MEGC challenge log, two pictures drawn by hand (confusion-matrix heat map with counts;
+// loss and UF1 curves; text by stb_easy_font), the same and per-dataset / per-class bars as SVG
+// (train/report_html.cpp), and report.html gathering them. write_report assembles them from the
+// fold folders on disk.
 #pragma once
 #include <map>
 
@@ -60,6 +61,37 @@ struct Panel {
 };
 void write_curves_png(const std::string& path, const std::vector<Panel>& panels, const std::string& x_label);
 
+// ---- vector plots and the HTML page (train/report_html.cpp) ----
+std::string html_escape(const std::string& s);  // & < > " as entities
+std::string confusion_svg(const Confusion& m, const std::vector<std::string>& class_names, const std::string& title);
+std::string curves_svg(const std::vector<Panel>& panels, const std::string& x_label);
+// Grouped bars on a 0..1 axis: one group per label, one bar per series (NaN: "n/a").
+struct BarGroup {
+  std::string label;
+  std::vector<double> values;
+};
+std::string bars_svg(const std::string& title, const std::vector<std::string>& series, const std::vector<BarGroup>& groups);
+struct FoldRow {
+  int fold = 0;  // 1-based
+  std::string name;
+  int64_t clips = 0;
+  bool failed = false;
+  std::string failure;
+  int selected_epoch = 0;
+  Scores scores;
+};
+// What report.html shows: metrics.json and config.json as written, the SVG plots and the folds.
+struct ReportPage {
+  std::string title;
+  nlohmann::ordered_json metrics, config;  // config: null when the run folder has no config.json
+  std::vector<std::pair<std::string, std::string>> svgs;  // file stem -> SVG document, in page order
+  std::vector<FoldRow> folds;
+};
+std::string report_html(const ReportPage& p);
+// Writes <stem>.svg for every plot and report.html (every plot inline: no external file) in out_dir;
+// returns the paths written.
+std::vector<std::string> write_report_pages(const std::string& out_dir, const ReportPage& p);
+
 // ---- the run's files ----
 // config.json: the run's record; `signature` is what a resumed run must match (data::check_resume).
 struct RunRecord {
@@ -78,10 +110,11 @@ std::string config_json(const RunRecord& r);
 struct ReportResult {
   int failed = 0;  // folds marked failed
   Scores pooled;
-  std::string metrics_json, megc_log, confusion_png, curves_png, predictions_csv, summary_txt;
+  std::string metrics_json, megc_log, confusion_png, curves_png, predictions_csv, summary_txt, report_html;
 };
-// Writes metrics.json, megc_log.txt, predictions.csv, confusion.png, curves.png and summary.txt in
-// `out` from its fold folders (every fold done).
+// Writes metrics.json, megc_log.txt, predictions.csv, confusion.png, curves.png, summary.txt, the
+// SVG plots (confusion, curves, datasets, classes) and report.html in `out` from its fold folders
+// (every fold done) and its config.json.
 ReportResult write_report(const data::FlowDataset& ds, const std::vector<Fold>& folds, const std::string& out,
                           const ReportSettings& r);
 
