@@ -114,6 +114,28 @@ TEST_CASE("flow cache: prepare, load, resume, refuse other parameters") {
   CHECK_THROWS_AS(load_flow_cache((root / "nothing").string()), DataError);
 }
 
+TEST_CASE("flow cache: the manifest lists the clips in the dataset's order, whatever the thread count") {
+  auto root = testdata::temp_dir("cache_order");
+  SampleList l = tiny_corpus(root);
+  std::string manifests[2];
+  for (int threads : {1, 2}) {
+    auto opt = cache_options(root / ("cache" + std::to_string(threads)));
+    opt.threads = threads;
+    const PrepareReport r = prepare_flow_cache(l, opt);
+    REQUIRE(r.computed == 6);
+    std::ifstream in(r.manifest_csv);
+    manifests[threads - 1].assign(std::istreambuf_iterator<char>(in), {});
+    const FlowDataset ds = load_flow_cache(opt.out_dir);
+    REQUIRE(ds.samples.size() == l.samples.size());
+    for (size_t i = 0; i < l.samples.size(); ++i) {
+      CAPTURE(i);
+      CHECK(ds.samples[i].subject == l.samples[i].subject);
+      CHECK(ds.samples[i].clip == l.samples[i].clip);
+    }
+  }
+  CHECK(manifests[0] == manifests[1]);
+}
+
 TEST_CASE("flow cache: corrupt and missing frames are skipped with a warning naming the clip") {
   auto root = testdata::temp_dir("cache_bad");
   SampleList l = tiny_corpus(root);

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -398,6 +399,26 @@ PrepareReport prepare_flow_cache(const SampleList& list, const PrepareOptions& o
     throw Interrupted(sig, "interrupted by " + std::string(signal_name(sig)) + ": the clips in progress were abandoned, " +
                                std::to_string(rep.already_done + rep.computed) + " of " + std::to_string(rep.total) +
                                " clips are in the cache " + o.out_dir + "; rerun the same command to resume");
+  }
+
+  // The workers appended rows in the order they finished; the manifest is rewritten in the order the
+  // dataset lists its clips (rows of clips it no longer lists last, as they were), so the same data
+  // gives the same manifest, and the same training run, whatever the thread count.
+  manifest.close();
+  {
+    std::map<std::string, size_t> position;
+    for (size_t i = 0; i < list.samples.size(); ++i) position.emplace(cache_relative_path(list.samples[i]), i);
+    Table t = parse_csv(read_file_bytes(rep.manifest_csv), rep.manifest_csv);
+    if (!t.empty()) {
+      auto rank = [&](const std::vector<std::string>& row) {
+        auto it = row.size() > 9 ? position.find(row[9]) : position.end();
+        return it == position.end() ? list.samples.size() : it->second;
+      };
+      std::stable_sort(t.begin() + 1, t.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+      std::string text;
+      for (auto& r : t) text += csv_line(r);
+      write_file_atomic(rep.manifest_csv, text);
+    }
   }
 
   // Contact sheet of the face crops (onset frames) of the first clips, for checking by eye.
