@@ -141,7 +141,7 @@ struct Canvas {
   void save(const std::string& path) const {
     img::Image im(w, h, 3);
     for (size_t i = 0; i < px.size(); ++i) im.data[i] = px[i];
-    const std::string tmp = path + ".tmp";
+    const std::string tmp = data::temp_path(path).string();  // private to this process: two may write the report at once
     img::save_png(tmp, im);
     data::commit_file(tmp, path);  // atomic, as every file of a run
   }
@@ -262,6 +262,7 @@ std::string config_json(const RunRecord& r) {
   j["version"] = AHMSA_VERSION;
   j["command"] = r.command;
   j["input"] = r.input;
+  if (!r.source.is_null()) j["source"] = r.source;
   j["data"] = r.data;
   j["device"] = r.device;
   j["clips"] = r.clips;
