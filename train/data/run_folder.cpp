@@ -62,8 +62,9 @@ fs::path temp_path(const fs::path& path) {
   std::string host = host_name();
   for (char& c : host)
     if (c == '/') c = '_';
+  static std::atomic<unsigned> counter{0};  // threads of one process get names of their own too
   fs::path tmp = path;
-  tmp += ".tmp." + host + "." + std::to_string(::getpid());
+  tmp += ".tmp." + host + "." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   return tmp;
 }
 
@@ -405,6 +406,30 @@ static std::string token_of(const nlohmann::ordered_json& j) {
   return j.is_object() ? j.value("token", std::string()) : std::string();
 }
 
+// Removes the claim file judged `v` if it is still that one: renamed away first (atomic), then
+// checked by its token; a file that is not the one judged is put back. Returns whether it was removed.
+static bool remove_judged(const fs::path& path, const ClaimVerdict& v, const std::string& my_token) {
+  fs::path away = path;
+  away += ".stale." + my_token;
+  if (::rename(path.c_str(), away.c_str()) != 0) {
+    if (errno == ENOENT) return false;
+    throw sys_error("cannot take over", path);
+  }
+  std::string moved;
+  try {
+    moved = token_of(nlohmann::ordered_json::parse(read_file(away)));
+  } catch (const std::exception&) {
+  }
+  if (moved != token_of(v.record) && ::link(away.c_str(), path.c_str()) != 0 && errno != EEXIST) {
+    const int err = errno;
+    ::unlink(away.c_str());
+    errno = err;
+    throw sys_error("cannot restore the claim", path);
+  }
+  ::unlink(away.c_str());
+  return moved == token_of(v.record);
+}
+
 FoldClaim::Attempt FoldClaim::acquire(const fs::path& path, nlohmann::ordered_json record, const ClaimPolicy& policy, bool take_finished) {
   Attempt a;
   const nlohmann::ordered_json me = process_identity();
@@ -412,6 +437,8 @@ FoldClaim::Attempt FoldClaim::acquire(const fs::path& path, nlohmann::ordered_js
   record["state"] = "working";
   record["token"] = random_token();
   const std::string token = record["token"];
+  fs::path lock = path;
+  lock += ".takeover";
   for (int attempt = 0; attempt < 4; ++attempt) {
     if (create_file_exclusive(path, record.dump(2) + "\n")) {
       a.claim.reset(new FoldClaim(path, record, heartbeat_interval(policy.timeout_s)));
@@ -423,35 +450,41 @@ FoldClaim::Attempt FoldClaim::acquire(const fs::path& path, nlohmann::ordered_js
       a.held = v;
       return a;
     }
-    // Dead (or finished with untrusted results): move it out of the way. Of two processes doing this
-    // at once one renames it, the other finds nothing (ENOENT); and when the file renamed is not the
-    // one judged (a third process had replaced it meanwhile), it is put back.
-    fs::path away = path;
-    away += ".stale." + token;
-    if (::rename(path.c_str(), away.c_str()) != 0) {
-      if (errno == ENOENT) continue;
-      throw sys_error("cannot take over", path);
+    // Dead (or finished with untrusted results). One process at a time takes a claim over: the one
+    // that creates the takeover lock (held for milliseconds; one left by a process that died in
+    // those milliseconds is removed like a dead claim, after at most 30 s).
+    if (!create_file_exclusive(lock, me.dump() + "\n")) {
+      ClaimVerdict lv = judge_claim(lock, ClaimPolicy{std::min(policy.timeout_s, 30.0), false});
+      if (lv.kind == ClaimVerdict::Dead) {
+        ::unlink(lock.c_str());
+        continue;
+      }
+      if (lv.kind == ClaimVerdict::Free) continue;
+      a.held = v;
+      a.held.kind = ClaimVerdict::Live;
+      a.held.why = "being taken over by " + lv.why;
+      return a;
     }
-    std::string moved;
+    bool created = false;
     try {
-      moved = token_of(nlohmann::ordered_json::parse(read_file(away)));
-    } catch (const std::exception&) {
+      ClaimVerdict again = judge_claim(path, policy);  // under the lock: the claim as it is now
+      const bool dead = again.kind == ClaimVerdict::Dead || (again.kind == ClaimVerdict::Finished && take_finished);
+      if (dead && token_of(again.record) == token_of(v.record) && remove_judged(path, again, token)) {
+        a.took_over = again.why;
+        record["took_over_from"] = again.why;
+      }
+      created = create_file_exclusive(path, record.dump(2) + "\n");
+    } catch (...) {
+      ::unlink(lock.c_str());
+      throw;
     }
-    if (moved == token_of(v.record)) {
-      ::unlink(away.c_str());
-      a.took_over = v.why;
-      record["took_over_from"] = v.why;
-      continue;
+    ::unlink(lock.c_str());
+    if (created) {
+      a.claim.reset(new FoldClaim(path, record, heartbeat_interval(policy.timeout_s)));
+      return a;
     }
-    if (::link(away.c_str(), path.c_str()) != 0 && errno != EEXIST) {
-      const int err = errno;
-      ::unlink(away.c_str());
-      errno = err;
-      throw sys_error("cannot restore the claim", path);
-    }
-    ::unlink(away.c_str());
-    a.held = judge_claim(path, policy);
-    return a;
+    a.took_over.clear();
+    record.erase("took_over_from");
   }
   a.held = judge_claim(path, policy);  // contended four times over: leave it to the others
   return a;

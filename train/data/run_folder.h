@@ -38,7 +38,7 @@ namespace fs = std::filesystem;
 // the file and the system error. The temporary is temp_path(path), private to this process, so two
 // processes writing the same file at once each rename a complete file (the last rename wins).
 void write_file_atomic(const fs::path& path, std::string_view bytes);
-// NAME.tmp.HOST.PID: a temporary name beside `path` that no other process (on any host) uses.
+// NAME.tmp.HOST.PID.N: a temporary name beside `path` that no other process (on any host) or thread uses.
 fs::path temp_path(const fs::path& path);
 // Creates `path` holding `bytes` only if it does not exist yet, atomically: the file appears
 // complete or not at all (a private temporary, fsync'ed, then link(2), which fails if the name is
@@ -113,9 +113,10 @@ ClaimVerdict judge_claim(const fs::path& claim, const ClaimPolicy& policy);
 
 // A claim held by this process on one unit: `path` (e.g. fold_03/claim.json) holds the identity of
 // the process, "state": "working" and a token; a thread refreshes its mtime every
-// heartbeat_interval(timeout) seconds. acquire() takes the claim, or takes over a Dead one (renaming
-// it away first, so that of two processes taking over at once only one wins); a claim whose file
-// was taken over by another process meanwhile is lost() (the work should be abandoned). finish()
+// heartbeat_interval(timeout) seconds. acquire() takes the claim, or takes over a Dead one (under a
+// takeover lock, PATH.takeover, so that of processes taking over at once one wins); a claim whose
+// file was taken over by another process meanwhile (it was thought dead) is lost(): the work should
+// be abandoned. finish()
 // rewrites the claim with "state": "finished" and keeps it, as the record of who did the work;
 // destroying an unfinished claim removes the file (SIGTERM, an error), so another process can take
 // the unit at once.
