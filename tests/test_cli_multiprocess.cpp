@@ -192,3 +192,32 @@ TEST_CASE("three train processes on one run folder, one killed mid-fold: every f
   CHECK(slurp(run / "metrics.json") == slurp(ref / "metrics.json"));
   fs::remove_all(d);
 }
+
+TEST_CASE("ahmsa report and --fold-from-env refuse what they cannot use, saying why") {
+  const fs::path d = fs::temp_directory_path() / ("ahmsa_test_multiprocess_args_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  Result h = run_tool(d, "help", {"report", "--help"});
+  CHECK(h.status == 0);
+  CHECK(h.out.find("Usage: ahmsa report") != std::string::npos);
+  Result typo = run_tool(d, "typo", {"report", d.string(), "--cahce", "x"});
+  CHECK(typo.status == 2);
+  CHECK_MESSAGE(typo.err.find("unknown option --cahce (did you mean --cache?)") != std::string::npos, typo.err);
+  Result none = run_tool(d, "none", {"report", (d / "nothing").string()});
+  CHECK(none.status == 1);
+  CHECK(none.err.find("holds no run: there is no " + (d / "nothing" / "config.json").string()) != std::string::npos);
+
+  const std::vector<std::string> train = {"train", "--cache", (d / "cache").string(), "--out", (d / "run").string(), "--fold-from-env",
+                                          "AHMSA_TEST_FOLD_INDEX"};
+  ::unsetenv("AHMSA_TEST_FOLD_INDEX");
+  Result unset = run_tool(d, "unset", train);
+  CHECK(unset.status == 2);
+  CHECK_MESSAGE(unset.err.find("--fold-from-env AHMSA_TEST_FOLD_INDEX: the variable is not set") != std::string::npos, unset.err);
+  ::setenv("AHMSA_TEST_FOLD_INDEX", "3x", 1);
+  Result bad = run_tool(d, "bad", train);
+  CHECK(bad.status == 2);
+  CHECK_MESSAGE(bad.err.find("--fold-from-env AHMSA_TEST_FOLD_INDEX: '3x' is not a fold number") != std::string::npos, bad.err);
+  ::unsetenv("AHMSA_TEST_FOLD_INDEX");
+  CHECK_FALSE(fs::exists(d / "run"));
+  fs::remove_all(d);
+}
