@@ -77,7 +77,8 @@ std::vector<int> trained_in(const std::string& log) {
   for (std::string line; std::getline(in, line);) {
     int k = 0;
     char name[64];
-    if (std::sscanf(line.c_str(), "fold %d/6 %63s train", &k, name) == 2 && line.find(" train ") != std::string::npos) folds.push_back(k);
+    if (std::sscanf(line.c_str(), "fold %d/6 %63s train", &k, name) == 2 && name[0] != '(' && line.find(" train ") != std::string::npos)
+      folds.push_back(k);
   }
   return folds;
 }
