@@ -335,7 +335,11 @@ RunResult run_training(const data::FlowDataset& ds, const RunOptions& o) {
   bar.finish();
 
   // The process that finds every fold done writes the report (another may be writing the same one).
-  RunReport rep = report_from_folds(ds, folds, s, out);
+  // A fold without done.json means no report: that is found without reading every fold's files.
+  bool all_present = true;
+  for (size_t i = 0; i < folds.size() && all_present; ++i) all_present = fs::exists(fold_dir(out, i, folds.size()) / "done.json");
+  RunReport rep;
+  if (all_present) rep = report_from_folds(ds, folds, s, out);
   if (rep.complete) {
     res.report = rep.report;
     res.failed = res.report.failed;

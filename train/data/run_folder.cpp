@@ -353,6 +353,7 @@ ClaimVerdict judge_claim(const fs::path& claim, const ClaimPolicy& policy) {
     if (!v.record.is_object()) throw std::runtime_error("not an object");
   } catch (const std::exception&) {
     v.record = nullptr;
+    if (::stat(claim.c_str(), &st) != 0 && errno == ENOENT) return v;  // released while we read it: Free
     const bool dead = policy.reclaim || age > policy.timeout_s;
     v.kind = dead ? ClaimVerdict::Dead : ClaimVerdict::Live;
     v.why = "unreadable claim file '" + claim.string() + "', " + seconds_text(age) + " old" +
