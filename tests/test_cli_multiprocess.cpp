@@ -2,7 +2,8 @@
 // three processes with overlapping --folds lists, one of them killed (SIGKILL) in the middle of a
 // fold, a fold claimed by a process on "another host" that only --reclaim takes, then `ahmsa
 // report`. Every fold is trained exactly once (the per-fold lines of the processes' logs and the
-// claim files agree on who trained it), and the report is byte-identical to a one-process run's.
+// claim files agree on who trained it), and the report is byte-identical to a one-process run's, also
+// when three `ahmsa report` write it at the same moment.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
@@ -191,6 +192,16 @@ TEST_CASE("three train processes on one run folder, one killed mid-fold: every f
   REQUIRE_MESSAGE(r2.status == 0, r2.err);
   CHECK(r2.out.find("pooled (MEGC):") != std::string::npos);
   CHECK(slurp(run / "metrics.json") == slurp(ref / "metrics.json"));
+  // Three reports written at the same moment: complete, identical files, no temporary left.
+  std::vector<pid_t> writers;
+  for (int k = 0; k < 3; ++k)
+    writers.push_back(spawn({"report", run.string()}, d / ("r" + std::to_string(k) + ".out"), d / ("r" + std::to_string(k) + ".err")));
+  for (pid_t w : writers) CHECK(wait_status(w) == 0);
+  for (const char* f : {"metrics.json", "megc_log.txt", "predictions.csv", "summary.txt", "confusion.png", "curves.png"}) {
+    CAPTURE(f);
+    CHECK(slurp(run / f) == slurp(ref / f));
+  }
+  for (const auto& e : fs::directory_iterator(run)) CHECK_MESSAGE(e.path().filename().string().find(".tmp.") == std::string::npos, e.path());
   fs::remove_all(d);
 }
 
