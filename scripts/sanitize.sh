@@ -4,7 +4,7 @@
 # sanitizers: synth -> prepare -> train (1 fold, 1 epoch, a small model) -> eval -> predict -> explain.
 # Any ASan, UBSan or LeakSanitizer report fails the script.
 #   scripts/sanitize.sh            (BUILD=build-asan, JOBS=2; CXX picks the compiler, default g++;
-#                                   SANITIZE_CTEST_ARGS replaces the default "-E _no_avx2$|^test_tutorial$")
+#                                   SANITIZE_CTEST_ARGS replaces the default "-E _no_avx2$|^test_tutorial$|^slurm_loso$")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build-asan}
@@ -24,10 +24,11 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}
 
 # Every test executable runs; the *_no_avx2 reruns of the flow tests (the same executables with the
-# portable kernels, already run by `make test`) and test_tutorial (docs/TUTORIAL.md trains the full
-# model for 10 epochs; the end-to-end run below covers the same commands, explain included) are left
-# out by default to keep the job short.
-CTEST_ARGS=${SANITIZE_CTEST_ARGS:--E _no_avx2\$|^test_tutorial\$}
+# portable kernels, already run by `make test`), test_tutorial (docs/TUTORIAL.md trains the full model
+# for 10 epochs; the end-to-end run below covers the same commands, explain included) and the Slurm
+# test (daemons and job scheduling, run by `make test`; the processes it starts are those
+# test_cli_multiprocess checks here) are left out by default to keep the job short.
+CTEST_ARGS=${SANITIZE_CTEST_ARGS:--E _no_avx2\$|^test_tutorial\$|^slurm_loso\$}
 echo "sanitize: ctest $CTEST_ARGS in $BUILD"
 (cd "$BUILD" && ctest --output-on-failure -j "$JOBS" $CTEST_ARGS)
 

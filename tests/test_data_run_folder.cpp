@@ -1,11 +1,20 @@
 // The run-folder rules shared by `ahmsa prepare` and `ahmsa train` (train/data/run_folder.h): atomic
 // writes, the resume guard, and done.json vouching for a fold's files by size and CRC-32 (torn,
-// truncated, empty and edited cases).
+// truncated, empty and edited cases), and the claims that let several processes share one run
+// (exclusive creation, who is alive, timeouts, --reclaim, takeover races, the heartbeat).
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "test_data_helpers.h"
 #include "train/data/run_folder.h"
@@ -25,7 +34,9 @@ TEST_CASE("write_file_atomic replaces the file whole and leaves no temporary beh
   write_file_atomic(d / "a.txt", "first");
   write_file_atomic(d / "a.txt", std::string("second\0with nul", 15));
   CHECK(slurp(d / "a.txt") == std::string("second\0with nul", 15));
-  CHECK_FALSE(fs::exists(d / "a.txt.tmp"));
+  for (const auto& e : fs::directory_iterator(d)) CHECK(e.path().filename() == "a.txt");  // no temporary left
+  CHECK(temp_path(d / "a.txt").filename().string().rfind("a.txt.tmp.", 0) == 0);
+  CHECK(temp_path(d / "a.txt").string().find("." + std::to_string(::getpid())) != std::string::npos);
   CHECK_THROWS_WITH_AS(write_file_atomic(d / "no_such_dir" / "b.txt", "x"), doctest::Contains("no_such_dir/b.txt.tmp"), std::runtime_error);
   fs::remove_all(d);
 }
@@ -158,4 +169,235 @@ TEST_CASE("StopOnSignal turns SIGINT and SIGTERM into a flag while it lives") {
     CHECK(Interrupted(SIGINT, "x").exit_status() == 130);
   }
   CHECK(std::string(signal_name(SIGINT)) == "SIGINT");
+}
+
+// ------------------------------------------------------------------ claims
+
+static void set_age(const fs::path& p, double seconds) {  // mtime = now - seconds
+  struct timespec t[2];
+  ::clock_gettime(CLOCK_REALTIME, &t[0]);
+  t[0].tv_sec -= time_t(seconds);
+  t[1] = t[0];
+  REQUIRE(::utimensat(AT_FDCWD, p.c_str(), t, 0) == 0);
+}
+
+static double age_of(const fs::path& p) {
+  struct stat st {};
+  REQUIRE(::stat(p.c_str(), &st) == 0);
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  return double(now.tv_sec - st.st_mtim.tv_sec) + 1e-9 * double(now.tv_nsec - st.st_mtim.tv_nsec);
+}
+
+// A claim as another process would have written it.
+static void plant_claim(const fs::path& p, nlohmann::ordered_json who, const std::string& state = "working") {
+  who["state"] = state;
+  who["token"] = "planted";
+  who["started"] = "2026-01-01T00:00:00Z";
+  testdata::write_text(p, who.dump(2));
+}
+
+static long dead_pid() {  // a child that has exited and been reaped
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return long(pid);
+}
+
+TEST_CASE("create_file_exclusive: the first caller creates the file whole, the others get false") {
+  fs::path d = testdata::temp_dir("run_folder_excl");
+  CHECK(create_file_exclusive(d / "c.json", "first"));
+  CHECK_FALSE(create_file_exclusive(d / "c.json", "second"));
+  CHECK(slurp(d / "c.json") == "first");
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(d)) {
+    ++files;
+    CHECK(e.path().filename() == "c.json");
+  }
+  CHECK(files == 1);
+  // Many threads at once: exactly one wins.
+  std::atomic<int> wins{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 8; ++t) ts.emplace_back([&, t] { wins += create_file_exclusive(d / "race", "thread " + std::to_string(t)); });
+  for (auto& t : ts) t.join();
+  CHECK(wins == 1);
+  CHECK(slurp(d / "race").rfind("thread ", 0) == 0);
+  CHECK_THROWS_WITH_AS(create_file_exclusive(d / "no_such_dir" / "x", "x"), doctest::Contains("no_such_dir/x.tmp."), std::runtime_error);
+  fs::remove_all(d);
+}
+
+TEST_CASE("judge_claim: alive and dead on this host, timeouts and --reclaim for other hosts, finished and unreadable claims") {
+  fs::path d = testdata::temp_dir("run_folder_judge");
+  const fs::path c = d / "claim.json";
+  const ClaimPolicy wait{10, false}, reclaim{10, true};
+  CHECK(judge_claim(c, wait).kind == ClaimVerdict::Free);
+
+  const nlohmann::ordered_json me = process_identity();
+  CHECK(me["pid"] == long(::getpid()));
+  CHECK(me["proc_start"].get<unsigned long long>() > 0);
+  CHECK_FALSE(me["host"].get<std::string>().empty());
+
+  // This host: a live process is never taken, not even with --reclaim ...
+  plant_claim(c, me);
+  ClaimVerdict v = judge_claim(c, reclaim);
+  CHECK(v.kind == ClaimVerdict::Live);
+  CHECK(v.why.find("pid " + std::to_string(::getpid())) != std::string::npos);
+  CHECK(v.why.find("running on this host") != std::string::npos);
+  set_age(c, 1000);  // ... however old its heartbeat
+  CHECK(judge_claim(c, wait).kind == ClaimVerdict::Live);
+  // ... a process that is gone is taken at once, and so is a reused pid (another start time).
+  nlohmann::ordered_json gone = me;
+  gone["pid"] = dead_pid();
+  plant_claim(c, gone);
+  v = judge_claim(c, wait);
+  CHECK(v.kind == ClaimVerdict::Dead);
+  CHECK(v.why.find("that process is gone (this host)") != std::string::npos);
+  nlohmann::ordered_json reused = me;
+  reused["proc_start"] = me["proc_start"].get<unsigned long long>() + 12345;
+  plant_claim(c, reused);
+  CHECK(judge_claim(c, wait).kind == ClaimVerdict::Dead);
+
+  // Another host: alive until the timeout has passed without a heartbeat, or on --reclaim.
+  nlohmann::ordered_json other = me;
+  other["host"] = "node-elsewhere";
+  other["pid"] = 4242;
+  other["slurm_job"] = "77_3";
+  plant_claim(c, other);
+  v = judge_claim(c, wait);
+  CHECK(v.kind == ClaimVerdict::Live);
+  CHECK(v.why.find("host node-elsewhere pid 4242 (Slurm job 77_3)") != std::string::npos);
+  CHECK(v.why.find("heartbeat 0 s ago") != std::string::npos);
+  v = judge_claim(c, reclaim);
+  CHECK(v.kind == ClaimVerdict::Dead);
+  CHECK(v.why.find("taken over by --reclaim") != std::string::npos);
+  set_age(c, 20);
+  v = judge_claim(c, wait);
+  CHECK(v.kind == ClaimVerdict::Dead);
+  CHECK(v.why.find("no heartbeat for 20 s (timeout 10 s)") != std::string::npos);
+  CHECK(judge_claim(c, ClaimPolicy{30, false}).kind == ClaimVerdict::Live);
+  // The same host name on another boot (another machine, or after a reboot) is another host.
+  nlohmann::ordered_json rebooted = me;
+  rebooted["boot_id"] = "another-boot";
+  plant_claim(c, rebooted);
+  CHECK(judge_claim(c, wait).kind == ClaimVerdict::Live);
+  set_age(c, 20);
+  CHECK(judge_claim(c, wait).kind == ClaimVerdict::Dead);
+
+  plant_claim(c, other, "finished");
+  CHECK(judge_claim(c, reclaim).kind == ClaimVerdict::Finished);
+  testdata::write_text(c, "");  // unreadable: being written until it is older than the timeout
+  CHECK(judge_claim(c, wait).kind == ClaimVerdict::Live);
+  set_age(c, 20);
+  v = judge_claim(c, wait);
+  CHECK(v.kind == ClaimVerdict::Dead);
+  CHECK(v.why.find("unreadable claim file") != std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST_CASE("FoldClaim: one holder; released when dropped, kept when finished; a dead claim is taken over by exactly one") {
+  fs::path d = testdata::temp_dir("run_folder_claim");
+  const fs::path c = d / "claim.json";
+  const ClaimPolicy policy{600, false};
+  {
+    FoldClaim::Attempt a = FoldClaim::acquire(c, {{"fold", 3}}, policy);
+    REQUIRE(a.claim);
+    CHECK(a.took_over.empty());
+    const auto j = nlohmann::ordered_json::parse(slurp(c));
+    CHECK(j["fold"] == 3);
+    CHECK(j["pid"] == long(::getpid()));
+    CHECK(j["state"] == "working");
+    CHECK(a.claim->still_ours());
+    FoldClaim::Attempt b = FoldClaim::acquire(c, {{"fold", 3}}, policy);  // held by a live process (this one)
+    CHECK_FALSE(b.claim);
+    CHECK(b.held.kind == ClaimVerdict::Live);
+  }
+  CHECK_FALSE(fs::exists(c));  // dropped unfinished: released
+  {
+    FoldClaim::Attempt a = FoldClaim::acquire(c, {{"fold", 3}}, policy);
+    REQUIRE(a.claim);
+    a.claim->finish({{"status", "ok"}});
+  }
+  auto j = nlohmann::ordered_json::parse(slurp(c));
+  CHECK(j["state"] == "finished");
+  CHECK(j["status"] == "ok");
+  FoldClaim::Attempt f = FoldClaim::acquire(c, {{"fold", 3}}, policy);
+  CHECK_FALSE(f.claim);
+  CHECK(f.held.kind == ClaimVerdict::Finished);
+  f = FoldClaim::acquire(c, {{"fold", 3}}, policy, true);  // the caller found the results untrusted
+  REQUIRE(f.claim);
+  CHECK(f.took_over.find("finished by host") != std::string::npos);
+  f.claim.reset();
+
+  // A claim whose process is gone is taken over, and the new claim says from whom.
+  nlohmann::ordered_json gone = process_identity();
+  gone["pid"] = dead_pid();
+  plant_claim(c, gone);
+  FoldClaim::Attempt t = FoldClaim::acquire(c, {{"fold", 1}}, policy);
+  REQUIRE(t.claim);
+  CHECK(t.took_over.find("pid " + std::to_string(gone["pid"].get<long>()) + ", started") != std::string::npos);
+  CHECK(t.took_over.find("that process is gone") != std::string::npos);
+  CHECK(nlohmann::ordered_json::parse(slurp(c))["took_over_from"] == t.took_over);
+  t.claim.reset();
+
+  // Eight threads take a dead claim over at once: exactly one holds it after (a thread that finds
+  // the name free between another's rename and create simply creates it).
+  for (int round = 0; round < 40; ++round) {
+    CAPTURE(round);
+    gone["pid"] = dead_pid();
+    plant_claim(c, gone);
+    std::vector<FoldClaim::Attempt> got(8);
+    std::vector<std::thread> ts;
+    for (size_t i = 0; i < got.size(); ++i) ts.emplace_back([&, i] { got[i] = FoldClaim::acquire(c, {{"fold", 1}}, policy); });
+    for (auto& th : ts) th.join();
+    int holders = 0;
+    for (auto& a : got) {
+      if (a.claim) {
+        ++holders;
+        CHECK(a.claim->still_ours());
+      } else {
+        CHECK(a.held.kind == ClaimVerdict::Live);
+      }
+    }
+    CHECK(holders == 1);
+    for (auto& e : fs::directory_iterator(d)) CHECK(e.path().filename() == "claim.json");  // no .stale, .tmp or lock left
+  }
+  // A takeover lock left by a taker that died: removed, and the claim taken over.
+  gone["pid"] = dead_pid();
+  plant_claim(c, gone);
+  plant_claim(d / "claim.json.takeover", gone);
+  t = FoldClaim::acquire(c, {{"fold", 1}}, policy);
+  CHECK(t.claim);
+  CHECK_FALSE(fs::exists(d / "claim.json.takeover"));
+  t.claim.reset();
+  // One held by a live taker: the claim is left to it.
+  gone["pid"] = dead_pid();
+  plant_claim(c, gone);
+  plant_claim(d / "claim.json.takeover", process_identity());
+  t = FoldClaim::acquire(c, {{"fold", 1}}, policy);
+  CHECK_FALSE(t.claim);
+  CHECK(t.held.why.find("being taken over by host") != std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST_CASE("FoldClaim heartbeat: the mtime is refreshed while held; a claim overwritten by another process is lost") {
+  fs::path d = testdata::temp_dir("run_folder_heartbeat");
+  const fs::path c = d / "claim.json";
+  CHECK(heartbeat_interval(600) == 60);
+  CHECK(heartbeat_interval(1) == doctest::Approx(0.1));
+  FoldClaim::Attempt a = FoldClaim::acquire(c, {{"fold", 1}}, ClaimPolicy{1, false});  // heartbeat every 0.1 s
+  REQUIRE(a.claim);
+  set_age(c, 100);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  CHECK(age_of(c) < 1.0);
+  CHECK_FALSE(a.claim->lost());
+  nlohmann::ordered_json other = process_identity();
+  other["host"] = "node-elsewhere";
+  plant_claim(c, other);  // another process took it over (it thought this one dead)
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  CHECK(a.claim->lost());
+  CHECK_FALSE(a.claim->still_ours());
+  a.claim.reset();
+  CHECK(nlohmann::ordered_json::parse(slurp(c))["host"] == "node-elsewhere");  // not removed: it is not ours
+  fs::remove_all(d);
 }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -274,7 +275,7 @@ TEST_CASE("the settings: declared defaults, JSON by name, the run file lists eve
   CHECK(j["schedule"] == "cosine");
   CHECK(j["lr"] == 0.001);  // the float's shortest decimal, not 0.0010000000474974513
   CHECK(j["min-lr"] == 1e-05);
-  CHECK(j.size() == 23);
+  CHECK(j.size() == 26);
   const nlohmann::ordered_json sig = settings_json(s, Role::Result);
   CHECK_FALSE(sig.contains("folds"));
   CHECK_FALSE(sig.contains("cuda-graphs"));  // the same numbers either way
@@ -292,4 +293,55 @@ TEST_CASE("the settings: declared defaults, JSON by name, the run file lists eve
   CHECK(toml.find("# folds = []") != std::string::npos);  // empty list: left out, shown as a comment
   for (auto& [name, v] : j.items())
     if (name != "folds") CHECK_MESSAGE(toml.find("\n" + name + " = ") != std::string::npos, name);
+}
+
+TEST_CASE("settings_from_json reads config.json's settings back; report_run names the folds not done, then equals run_training's report") {
+  RunSettings s;
+  s.fold.epochs = 7, s.fold.optim.lr = 3e-3f, s.fold.select = Selection::Val, s.protocol.seed = 9, s.only_folds = {2, 5};
+  s.fold.model = AhmsaConfig::parse("size=8;stem=8;channels=32,32");
+  s.fold_from_env = "X", s.claims.timeout_s = 42, s.claims.reclaim = true;
+  const RunSettings back = settings_from_json(settings_json(s));
+  CHECK(settings_json(back) == settings_json(s));
+  CHECK(back.fold.optim.lr == 3e-3f);
+  CHECK(back.claims.timeout_s == 42);
+  nlohmann::ordered_json bad = settings_json(s);
+  bad["select"] = "best";
+  CHECK_THROWS_WITH_AS(settings_from_json(bad), doctest::Contains("setting 'select': \"best\" cannot be read back: 'best' is not one of last|val"),
+                       std::invalid_argument);
+  ::setenv("AHMSA_TEST_TASK", "4", 1);
+  RunSettings e;
+  e.only_folds = {1};
+  e.fold_from_env = "AHMSA_TEST_TASK";
+  resolve_settings(e, false);
+  CHECK(e.only_folds == std::vector<int>{1, 4});
+  ::unsetenv("AHMSA_TEST_TASK");
+  CHECK_THROWS_WITH_AS(resolve_settings(e, false), doctest::Contains("the variable is not set"), std::invalid_argument);
+
+  set_num_threads(2);
+  data::FlowDataset ds = testing::tiny_corpus(4, 5);
+  const fs::path a = fresh_dir("report_run_a"), b = fresh_dir("report_run_b");
+  RunOptions oa = tiny_options(a.string());
+  REQUIRE(run_training(ds, oa).complete);
+  RunOptions ob = tiny_options(b.string());
+  ob.settings.only_folds = {1, 3};
+  CHECK_FALSE(run_training(ds, ob).complete);
+  RunReport partial = report_run(ds, ob.settings, b.string());
+  CHECK_FALSE(partial.complete);
+  REQUIRE(partial.folds.size() == 4);
+  CHECK(partial.folds[0].kind == FoldState::Done);
+  CHECK(partial.folds[1].kind == FoldState::NotStarted);
+  CHECK(partial.folds[1].detail == "no claim");
+  CHECK(std::string(state_name(partial.folds[1].kind)) == "not started");
+  CHECK_FALSE(fs::exists(b / "metrics.json"));
+  ob.settings.only_folds = {2, 4};
+  REQUIRE(run_training(ds, ob).complete);
+  fs::remove(b / "metrics.json");
+  RunReport full = report_run(ds, settings_from_json(nlohmann::ordered_json::parse(slurp(b / "config.json"))["settings"]), b.string());
+  REQUIRE(full.complete);
+  CHECK(slurp(b / "metrics.json") == slurp(a / "metrics.json"));
+  RunOptions other = tiny_options(b.string());
+  other.settings.fold.epochs = 3;
+  CHECK_THROWS_WITH_AS(report_run(ds, other.settings, b.string()), doctest::Contains("epochs: there 10, now 3"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(report_run(ds, other.settings, (a / "nothing").string()), doctest::Contains("holds no run"), std::runtime_error);
+  fs::remove_all(a), fs::remove_all(b);
 }

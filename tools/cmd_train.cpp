@@ -6,6 +6,7 @@
 // options (data, --out, --threads, --device, --quiet, the run files).
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <type_traits>
 
 #include "tensor/parallel.h"
@@ -92,8 +93,8 @@ int cmd_train(const cli::Args& a) {
   if (cache.empty() == folder.empty()) throw cli::UsageError("give exactly one of --cache DIR or --flow-folder DIR --csv FILE");
   if (!folder.empty() && csv.empty()) throw cli::UsageError("--flow-folder needs --csv FILE (the composite CSV)");
   if (folder.empty() && !csv.empty()) throw cli::UsageError("--csv goes with --flow-folder (a flow cache has its own manifest)");
-  train::resolve_settings(s, app.get_option("--val-fraction")->count() > 0);
   try {
+    train::resolve_settings(s, app.get_option("--val-fraction")->count() > 0);
     train::validate_settings(s);
   } catch (const std::invalid_argument& e) {
     throw cli::UsageError(e.what());
@@ -124,6 +125,8 @@ int cmd_train(const cli::Args& a) {
   for (auto& w : a) o.command_line += " " + w;
   data::FlowDataset ds = cache.empty() ? data::load_flow_folder(folder, csv) : data::load_flow_cache(cache);
   o.input = cache.empty() ? "flow folder " + folder + " with " + csv : "flow cache " + cache;
+  auto abs = [](const std::string& p) { return std::filesystem::absolute(p).lexically_normal().string(); };
+  o.source = cache.empty() ? nlohmann::ordered_json{{"flow_folder", abs(folder)}, {"csv", abs(csv)}} : nlohmann::ordered_json{{"cache", abs(cache)}};
   std::fprintf(stderr, "data: %s\n", ds.source.c_str());
   const auto& f = s.fold;
   std::fprintf(stderr, "model: %s; %d epochs, batch %d, %s lr %g (%s), weight decay %g; %d threads\n", f.model.to_string().c_str(),
@@ -131,15 +134,17 @@ int cmd_train(const cli::Args& a) {
                double(f.optim.weight_decay), num_threads());
   train::RunResult r = train::run_training(ds, o);
   if (!r.complete) {
-    std::printf("train: %d folds trained now, %d done before; the report is written when all %d folds are done (rerun to continue)\n",
-                r.trained, r.resumed, r.folds);
+    std::printf("train: %d folds trained now, %d done before%s; the report is written when all %d folds are done (rerun to continue; "
+                "ahmsa report %s lists the folds not done)\n",
+                r.trained, r.resumed, r.held ? (", " + std::to_string(r.held) + " left to other processes").c_str() : "", r.folds,
+                o.out_dir.c_str());
     return 0;
   }
   std::fputs(data::read_file(r.report.summary_txt).c_str(), stdout);
   std::printf("report: %s\n  metrics:   %s\n  MEGC log:  %s\n  confusion: %s\n  curves:    %s\n  per fold:  %s/fold_NN/ (log.csv, predictions.csv, model.safetensors, done.json)\n",
               o.out_dir.c_str(), r.report.metrics_json.c_str(), r.report.megc_log.c_str(), r.report.confusion_png.c_str(),
               r.report.curves_png.c_str(), o.out_dir.c_str());
-  std::printf("time: %.1f s (%d folds trained now, %d resumed)\n", r.seconds, r.trained, r.resumed);
+  std::printf("time: %.1f s (%d folds trained now, %d resumed or done by other processes)\n", r.seconds, r.trained, r.resumed);
   return r.failed > 0 ? 3 : 0;
 }
 

@@ -89,7 +89,7 @@ void Canvas::image(int x, int y, const img::Image& im, int tw, int th, bool smoo
 void Canvas::save(const std::string& path) const {
   img::Image im(w, h, 3);
   for (size_t i = 0; i < px.size(); ++i) im.data[i] = px[i];
-  const std::string tmp = path + ".tmp";
+  const std::string tmp = data::temp_path(path).string();  // private to this process: two may write the report at once
   img::save_png(tmp, im);
   data::commit_file(tmp, path);
 }

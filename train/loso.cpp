@@ -65,7 +65,7 @@ static nlohmann::ordered_json signature(const data::FlowDataset& ds, const RunSe
 static const std::vector<std::string> kFoldFiles = {"log.csv", "predictions.csv", "model.safetensors"};
 
 static void write_fold_files(const fs::path& dir, const data::FlowDataset& ds, const Fold& fold, int index, const FoldOutcome& r,
-                             const RunSettings& s, double seconds) {
+                             const RunSettings& s, double seconds, const nlohmann::ordered_json& trained_by) {
   fs::create_directories(dir);
   const auto& names = ds.class_names;
   {  // per-epoch log
@@ -94,7 +94,7 @@ static void write_fold_files(const fs::path& dir, const data::FlowDataset& ds, c
     data::write_file_atomic(dir / "predictions.csv", t);
     std::string class_list;
     for (size_t i = 0; i < names.size(); ++i) class_list += (i ? "," : "") + names[i];
-    const fs::path model = dir / "model.safetensors", tmp = dir / "model.safetensors.tmp";
+    const fs::path model = dir / "model.safetensors", tmp = data::temp_path(model);
     r.model->save(tmp.string(), {{"fold", fold.name}, {"class_names", class_list}, {"selected_epoch", std::to_string(r.selected_epoch)},
                                  {"selection", name_of(s.fold.select)}, {"fold_seed", std::to_string(fold_seed(s.protocol.seed, index))},
                                  {"data", ds.source}, {"ahmsa_version", AHMSA_VERSION}});
@@ -115,36 +115,112 @@ static void write_fold_files(const fs::path& dir, const data::FlowDataset& ds, c
   j["test"] = fold.test.size();
   j["seconds"] = std::round(seconds * 10) / 10;
   j["version"] = AHMSA_VERSION;
+  j["trained_by"] = trained_by;
   data::write_done(dir, j, vouched);  // last: a valid done.json means the fold is complete
 }
 
 // ------------------------------------------------------------------ the run
 
+
 static bool wanted(const std::vector<int>& only, int i) { return only.empty() || std::count(only.begin(), only.end(), i + 1) > 0; }
 
-RunResult run_training(const data::FlowDataset& ds, const RunOptions& o) {
-  auto t0 = std::chrono::steady_clock::now();
-  // Everything is checked before the first byte is written.
-  RunSettings s = o.settings;
+// Validates the settings against the data and fills in what the data decides (classes, input size);
+// returns the folds. Throws before anything is written.
+static std::vector<Fold> prepare_run(const data::FlowDataset& ds, RunSettings& s) {
   if (ds.samples.empty()) throw std::invalid_argument("no clips to train on");
-  if (o.out_dir.empty()) throw std::invalid_argument("no output folder (--out)");
   if (ds.class_names.empty()) throw std::invalid_argument("dataset '" + ds.source + "' has no class names");
   validate_settings(s);
-  s.fold.device = o.device;
   s.fold.model.classes = int64_t(ds.class_names.size());
   s.fold.model.input_size = ds.samples[0].size;
   s.fold.model.validate();
-  const std::vector<Fold> folds = make_folds(ds, s.protocol);
+  std::vector<Fold> folds = make_folds(ds, s.protocol);
   for (int f : s.only_folds)
     if (f > int(folds.size()))
       throw std::invalid_argument("--folds: there is no fold " + std::to_string(f) + ", this run has " + std::to_string(folds.size()));
   for (size_t i = 0; i < folds.size(); ++i)
     if (folds[i].train.empty()) throw std::invalid_argument("fold " + std::to_string(i + 1) + " (" + folds[i].name + ") has no training clip");
+  return folds;
+}
+
+static fs::path fold_dir(const fs::path& out, size_t i, size_t n) { return out / data::fold_dir_name(int(i), int(n)); }
+static fs::path claim_path(const fs::path& dir) { return dir / "claim.json"; }
+
+const char* state_name(FoldState::Kind k) {
+  switch (k) {
+    case FoldState::Done: return "done";
+    case FoldState::Failed: return "failed";
+    case FoldState::NotStarted: return "not started";
+    case FoldState::Working: return "being trained";
+    case FoldState::Abandoned: return "abandoned";
+    case FoldState::Untrusted: return "not trusted";
+  }
+  return "?";
+}
+
+std::vector<FoldState> fold_states(const std::string& out_dir, const std::vector<Fold>& folds, const ClaimSettings& claims) {
+  std::vector<FoldState> st;
+  const data::ClaimPolicy policy{claims.timeout_s, false};
+  for (size_t i = 0; i < folds.size(); ++i) {
+    const fs::path dir = fold_dir(out_dir, i, folds.size());
+    FoldState f;
+    f.fold = int(i) + 1, f.name = folds[i].name;
+    data::DoneState d = data::read_done(dir);
+    if (d.kind == data::DoneState::Valid) {
+      f.kind = d.record.value("status", std::string()) == "failed" ? FoldState::Failed : FoldState::Done;
+      f.detail = d.record.value("failure", std::string());
+    } else if (d.kind == data::DoneState::Invalid) {
+      f.kind = FoldState::Untrusted, f.detail = d.reason;
+    } else {
+      data::ClaimVerdict v = data::judge_claim(claim_path(dir), policy);
+      switch (v.kind) {
+        case data::ClaimVerdict::Free: f.kind = FoldState::NotStarted, f.detail = "no claim"; break;
+        case data::ClaimVerdict::Live: f.kind = FoldState::Working, f.detail = "claimed by " + v.why; break;
+        case data::ClaimVerdict::Dead: f.kind = FoldState::Abandoned, f.detail = "claimed by " + v.why; break;
+        case data::ClaimVerdict::Finished: f.kind = FoldState::Untrusted, f.detail = v.why + ", but " + dir.string() + "/done.json is missing"; break;
+      }
+    }
+    st.push_back(f);
+  }
+  return st;
+}
+
+static RunReport report_from_folds(const data::FlowDataset& ds, const std::vector<Fold>& folds, const RunSettings& s, const fs::path& out) {
+  RunReport r;
+  r.folds = fold_states(out.string(), folds, s.claims);
+  r.complete = std::all_of(r.folds.begin(), r.folds.end(), [](const FoldState& f) { return f.kind == FoldState::Done || f.kind == FoldState::Failed; });
+  if (r.complete) r.report = write_report(ds, folds, out.string(), report_settings(s));
+  return r;
+}
+
+RunReport report_run(const data::FlowDataset& ds, const RunSettings& settings, const std::string& out_dir) {
+  RunSettings s = settings;
+  const std::vector<Fold> folds = prepare_run(ds, s);
+  const fs::path cfg = fs::path(out_dir) / "config.json";
+  if (!data::check_resume(cfg, signature(ds, s), "--out"))
+    throw std::runtime_error("'" + out_dir + "' holds no run: there is no " + cfg.string());
+  return report_from_folds(ds, folds, s, out_dir);
+}
+
+namespace {
+// Thrown from the step callback when another process took this fold's claim over.
+struct ClaimLost : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+}  // namespace
+
+RunResult run_training(const data::FlowDataset& ds, const RunOptions& o) {
+  auto t0 = std::chrono::steady_clock::now();
+  // Everything is checked before the first byte is written.
+  RunSettings s = o.settings;
+  if (o.out_dir.empty()) throw std::invalid_argument("no output folder (--out)");
+  s.fold.device = o.device;
+  const std::vector<Fold> folds = prepare_run(ds, s);
   const fs::path out(o.out_dir);
   const nlohmann::ordered_json sig = signature(ds, s);
   const fs::path cfg_path = out / "config.json";
 
-  // Resume guard: the folder either is new or was made with exactly these settings and data.
+  // Resume guard: the folder either is new or was made with exactly these settings and data. Of
+  // processes starting on a new folder at once, one creates config.json; the others check theirs.
   if (data::check_resume(cfg_path, sig, "--out")) {
     const std::string there = data::read_json_file(cfg_path).value("version", std::string());
     if (there != AHMSA_VERSION)
@@ -152,22 +228,24 @@ RunResult run_training(const data::FlowDataset& ds, const RunOptions& o) {
                    AHMSA_VERSION);
   } else {
     fs::create_directories(out);
-    RunRecord rec{sig, settings_json(s), o.command_line, o.input, ds.source, device_name(o.device), ds.samples.size(), folds.size()};
-    data::write_file_atomic(cfg_path, config_json(rec));
+    RunRecord rec{sig, settings_json(s), o.command_line, o.input, ds.source, device_name(o.device), ds.samples.size(), folds.size(), o.source};
+    if (!data::create_file_exclusive(cfg_path, config_json(rec))) data::check_resume(cfg_path, sig, "--out");
   }
 
   RunResult res;
   res.folds = int(folds.size());
   std::vector<int> todo;
+  std::vector<bool> untrusted(folds.size(), false);
   for (size_t i = 0; i < folds.size(); ++i) {
-    const fs::path dir = out / data::fold_dir_name(int(i), int(folds.size()));
-    data::DoneState d = data::read_done(dir);
+    data::DoneState d = data::read_done(fold_dir(out, i, folds.size()));
     if (d.kind == data::DoneState::Valid) {
       ++res.resumed;
       continue;
     }
-    if (d.kind == data::DoneState::Invalid)
+    if (d.kind == data::DoneState::Invalid) {
       std::fprintf(stderr, "warning: fold %zu (%s) is not trusted and is trained again: %s\n", i + 1, folds[i].name.c_str(), d.reason.c_str());
+      untrusted[i] = true;
+    }
     if (wanted(s.only_folds, int(i))) todo.push_back(int(i));
   }
   int64_t total_steps = 0;
@@ -178,25 +256,67 @@ RunResult run_training(const data::FlowDataset& ds, const RunOptions& o) {
     bar.line("resuming " + o.out_dir + ": " + std::to_string(res.resumed) + " of " + std::to_string(folds.size()) + " folds already done");
 
   data::StopOnSignal stop_guard;
+  const data::ClaimPolicy policy{s.claims.timeout_s, s.claims.reclaim};
   for (int i : todo) {
     const Fold& fold = folds[size_t(i)];
-    const fs::path dir = out / data::fold_dir_name(i, int(folds.size()));
-    // A half-written or untrusted fold from an earlier run: start it again from scratch.
-    if (fs::exists(dir)) fs::remove_all(dir);
-    auto tf = std::chrono::steady_clock::now();
+    const fs::path dir = fold_dir(out, size_t(i), folds.size());
     const std::string label = std::to_string(i + 1) + "/" + std::to_string(folds.size()) + " (" + fold.name + ")";
-    FoldOutcome r = train_fold(ds, fold, s.fold, fold_seed(s.protocol.seed, i), label, [&](int ep, int st, int steps, double loss) {
-      if (int sig = data::stop_signal()) {
-        bar.finish();
-        throw data::Interrupted(sig, "interrupted by " + std::string(data::signal_name(sig)) + " in fold " + label + ", epoch " +
-                                         std::to_string(ep) + ": that fold was abandoned, " + std::to_string(res.resumed + res.trained) +
-                                         " of " + std::to_string(folds.size()) + " folds are done in " + o.out_dir +
-                                         "; rerun the same command to resume");
+    // Claim the fold; a fold another live process holds is left to it.
+    fs::create_directories(dir);
+    nlohmann::ordered_json what;
+    what["fold"] = i + 1, what["name"] = fold.name;
+    data::FoldClaim::Attempt at = data::FoldClaim::acquire(claim_path(dir), what, policy, untrusted[size_t(i)]);
+    if (!at.claim && at.held.kind == data::ClaimVerdict::Finished) {
+      if (data::read_done(dir).kind == data::DoneState::Valid) {  // finished by another process since the scan
+        ++res.resumed;
+        continue;
       }
-      bar.step(i + 1, int(folds.size()), fold.name, ep, s.fold.epochs, st, steps, loss);
-    });
+      at = data::FoldClaim::acquire(claim_path(dir), what, policy, true);  // "finished", but its files are gone
+    }
+    if (!at.claim) {
+      ++res.held;
+      bar.line("fold " + label + ": left to " + at.held.why);
+      continue;
+    }
+    if (!at.took_over.empty()) bar.line("fold " + label + ": taking over the claim of " + at.took_over);
+    if (!untrusted[size_t(i)] && data::read_done(dir).kind == data::DoneState::Valid) {  // done by another process since the scan
+      ++res.resumed;
+      continue;  // (the claim is released)
+    }
+    // A half-written or untrusted fold from an earlier attempt: start it again from scratch (the
+    // claim files stay).
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename().string().rfind("claim.json", 0) != 0) fs::remove_all(e.path());
+    auto tf = std::chrono::steady_clock::now();
+    FoldOutcome r;
+    try {
+      r = train_fold(ds, fold, s.fold, fold_seed(s.protocol.seed, i), label, [&](int ep, int st, int steps, double loss) {
+        if (int sig = data::stop_signal()) {
+          bar.finish();
+          throw data::Interrupted(sig, "interrupted by " + std::string(data::signal_name(sig)) + " in fold " + label + ", epoch " +
+                                           std::to_string(ep) + ": that fold was abandoned, " + std::to_string(res.resumed + res.trained) +
+                                           " of " + std::to_string(folds.size()) + " folds are done in " + o.out_dir +
+                                           "; rerun the same command to resume");
+        }
+        if (at.claim->lost()) throw ClaimLost("fold " + label + ": another process took over its claim (this one was thought dead); left to it");
+        bar.step(i + 1, int(folds.size()), fold.name, ep, s.fold.epochs, st, steps, loss);
+      });
+    } catch (const ClaimLost& e) {
+      ++res.held;
+      bar.line(e.what());
+      continue;
+    }
+    if (!at.claim->still_ours()) {
+      ++res.held;
+      bar.line("fold " + label + ": another process took over its claim (this one was thought dead); its results are not written");
+      continue;
+    }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - tf).count();
-    write_fold_files(dir, ds, fold, i, r, s, secs);
+    nlohmann::ordered_json by;
+    for (const char* k : {"host", "pid", "started", "slurm_job"})
+      if (at.claim->record().contains(k)) by[k] = at.claim->record()[k];
+    write_fold_files(dir, ds, fold, i, r, s, secs, by);
+    at.claim->finish({{"status", r.failed ? "failed" : "ok"}});
     ++res.trained;
     if (r.failed) {
       ++res.failed;
@@ -214,11 +334,14 @@ RunResult run_training(const data::FlowDataset& ds, const RunOptions& o) {
   }
   bar.finish();
 
-  int finished = 0;
-  for (size_t i = 0; i < folds.size(); ++i)
-    finished += data::read_done(out / data::fold_dir_name(int(i), int(folds.size()))).kind == data::DoneState::Valid;
-  if (finished == int(folds.size())) {
-    res.report = write_report(ds, folds, o.out_dir, report_settings(s));
+  // The process that finds every fold done writes the report (another may be writing the same one).
+  // A fold without done.json means no report: that is found without reading every fold's files.
+  bool all_present = true;
+  for (size_t i = 0; i < folds.size() && all_present; ++i) all_present = fs::exists(fold_dir(out, i, folds.size()) / "done.json");
+  RunReport rep;
+  if (all_present) rep = report_from_folds(ds, folds, s, out);
+  if (rep.complete) {
+    res.report = rep.report;
     res.failed = res.report.failed;
     res.complete = true;
   }

@@ -199,6 +199,7 @@ std::string config_json(const RunRecord& r) {
   j["version"] = AHMSA_VERSION;
   j["command"] = r.command;
   j["input"] = r.input;
+  if (!r.source.is_null()) j["source"] = r.source;
   j["data"] = r.data;
   j["device"] = r.device;
   j["clips"] = r.clips;

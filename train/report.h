@@ -99,6 +99,7 @@ struct RunRecord {
   nlohmann::ordered_json settings;  // every setting, as declared (train/settings.h)
   std::string command, input, data, device;
   size_t clips = 0, folds = 0;
+  nlohmann::ordered_json source;  // how to load the data again (`ahmsa report`): {"cache": DIR} or {"flow_folder", "csv"}
 };
 // Text cells of the CSV files a run writes (fold logs, predictions): a number printf-formatted, and a
 // string quoted when it holds a comma, quote or newline.

@@ -1,5 +1,6 @@
 #include "train/settings.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -88,6 +89,31 @@ struct ToToml {
   }
 };
 
+struct FromJson {
+  const nlohmann::ordered_json& in;
+  void section(const char*) {}
+  template <class T>
+  void operator()(T& member, const char* name, const T&, const char*, Role, Range = {}) {
+    const auto it = in.find(name);
+    if (it == in.end()) return;
+    try {
+      if constexpr (std::is_enum_v<T>) {
+        const std::string n = it->template get<std::string>();
+        bool found = false;
+        for (auto& [cn, cv] : choices(T{}))
+          if (n == cn) member = cv, found = true;
+        if (!found) throw std::invalid_argument("'" + n + "' is not one of " + choice_list(T{}));
+      } else if constexpr (std::is_same_v<T, AhmsaConfig>) {
+        member = AhmsaConfig::parse(it->template get<std::string>());
+      } else {
+        member = it->template get<T>();
+      }
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(std::string("setting '") + name + "': " + it->dump() + " cannot be read back: " + e.what());
+    }
+  }
+};
+
 // The declared ranges, and the model config, for settings built without the parser (tests, tools).
 struct Check {
   void section(const char*) {}
@@ -132,8 +158,25 @@ nlohmann::ordered_json settings_json(const RunSettings& s, Role role_filter) {
   return v.out;
 }
 
+RunSettings settings_from_json(const nlohmann::ordered_json& j) {
+  RunSettings s;
+  if (!j.is_object()) throw std::invalid_argument("the settings are not a JSON object");
+  declare_settings(s, FromJson{j});
+  return s;
+}
+
 void resolve_settings(RunSettings& s, bool val_fraction_given) {
   if (s.fold.select == Selection::Val && !val_fraction_given) s.protocol.val_fraction = 0.15;
+  if (!s.fold_from_env.empty()) {
+    const char* v = std::getenv(s.fold_from_env.c_str());
+    const std::string what = "--fold-from-env " + s.fold_from_env;
+    if (!v) throw std::invalid_argument(what + ": the variable is not set (run it inside a Slurm array task, or give --folds N)");
+    char* end = nullptr;
+    const long f = std::strtol(v, &end, 10);
+    if (!*v || *end || f < 1 || f > 1000000)
+      throw std::invalid_argument(what + ": '" + v + "' is not a fold number (1, 2, ...)");
+    if (std::find(s.only_folds.begin(), s.only_folds.end(), int(f)) == s.only_folds.end()) s.only_folds.push_back(int(f));
+  }
 }
 
 void validate_settings(const RunSettings& s) {

@@ -76,10 +76,17 @@ struct FoldSettings {  // train_fold
   Device device = Device::CPU;  // where the model and its batches live (chosen by --device, not a declared setting)
 };
 
+struct ClaimSettings {  // several processes on one run folder (train/data/run_folder.h, FoldClaim)
+  double timeout_s = 0;  // a claim from another host silent this long is taken over
+  bool reclaim = false;  // take over every claim whose process is not known to be alive, at once
+};
+
 struct RunSettings {
   ProtocolSettings protocol;
   FoldSettings fold;
   std::vector<int> only_folds;  // 1-based fold numbers to train in this invocation (empty: all)
+  std::string fold_from_env;    // an environment variable holding one more fold number (resolve_settings)
+  ClaimSettings claims;
   bool report_best_test = false;
   RunSettings();  // every setting at its declared default
 };
@@ -113,7 +120,18 @@ void declare_settings(S& s, V&& v) {
   v(s.protocol.test_fraction, "test-fraction", 0.2, "held-out share of subjects for --split split", R, Range{0.001, 0.999});
   v(s.only_folds, "folds", std::vector<int>{}, "train only these folds now (1-based, e.g. 1,2,5); the report is written once all are done",
     Role::Invocation);
+  v(s.fold_from_env, "fold-from-env", std::string(),
+    "also train the fold whose number is in this environment variable (SLURM_ARRAY_TASK_ID: one fold per array task)",
+    Role::Invocation);
   v(s.protocol.seed, "seed", uint64_t(1), "run seed: initialisation, order, augmentation, subject draws (fold seeds derive from it)", R);
+  v.section("several processes on one run folder");
+  v(s.claims.timeout_s, "claim-timeout", 600.0,
+    "seconds without a heartbeat after which a fold claimed from another host is taken over (a claim made on this host is "
+    "taken over as soon as its process is gone)",
+    Role::Invocation, Range{1, 1e9});
+  v(s.claims.reclaim, "reclaim", false,
+    "take over at once every unfinished fold claimed by a process not running on this host (after scancel or a lost node)",
+    Role::Invocation);
   v.section("model selection");
   v(s.fold.select, "select", Selection::Last, "last epoch of the fixed budget (clean) or best validation UF1", R);
   v(s.protocol.val_fraction, "val-fraction", 0.0,
@@ -149,7 +167,13 @@ void declare_settings(S& s, V&& v) {
 nlohmann::ordered_json settings_json(const RunSettings& s);
 nlohmann::ordered_json settings_json(const RunSettings& s, Role role_filter);
 
-// Cross-setting rules, applied after parsing: --select val without --val-fraction gets 0.15.
+// The settings back from settings_json (config.json's "settings"): a setting missing there keeps its
+// default; a value of the wrong kind throws std::invalid_argument naming the setting.
+RunSettings settings_from_json(const nlohmann::ordered_json& j);
+
+// Cross-setting rules, applied after parsing: --select val without --val-fraction gets 0.15;
+// --fold-from-env VAR adds the fold number held by $VAR to --folds (an unset variable or one that is
+// not a positive integer throws std::invalid_argument naming it).
 void resolve_settings(RunSettings& s, bool val_fraction_given);
 // Checks what no single option can: --select val needs validation subjects, ranges the parser does
 // not see (tests build RunSettings directly). Throws std::invalid_argument naming the option.
