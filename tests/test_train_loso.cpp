@@ -274,11 +274,11 @@ TEST_CASE("the settings: declared defaults, JSON by name, the run file lists eve
   CHECK(j["schedule"] == "cosine");
   CHECK(j["lr"] == 0.001);  // the float's shortest decimal, not 0.0010000000474974513
   CHECK(j["min-lr"] == 1e-05);
-  CHECK(j.size() == 22);
+  CHECK(j.size() == 22 + 13);  // + the recipe of #19: 8 augmentation, 3 mixing, 2 averaging settings
   const nlohmann::ordered_json sig = settings_json(s, Role::Result);
   CHECK_FALSE(sig.contains("folds"));
   CHECK_FALSE(sig.contains("report-best-test"));
-  CHECK(sig.size() == 20);
+  CHECK(sig.size() == 20 + 13);
   resolve_settings(s, false);
   CHECK(s.protocol.val_fraction == 0.0);
   s.fold.select = Selection::Val;
