@@ -4,7 +4,7 @@
 // few clips per subject, subject-specific motion that carries no class information, a weak class signal
 // whose direction and strength vary by subject, the composite's class imbalance (250/109/83), and three
 // "datasets" with different noise and resolution. It skips the video and TV-L1 stages on purpose (one
-// LOSO run on it takes about a minute), so it is a proxy for the small-data regime, not evidence about
+// LOSO run on it takes a minute or two on 2 shared cores), so it is a proxy for the small-data regime, not evidence about
 // real data. The generative model is spelt out in docs/DATA.md.
 #pragma once
 #include <cstdint>
