@@ -21,7 +21,7 @@ MODEL="size=16;stem=16;channels=32,64,128"
 declare -A OPTS=(
   [default]=""
   [translate]="--translate 0.1"
-  [crop]="--crop 0.2"
+  [crop]="--random-crop 0.2"
   [rotate]="--rotate 10"
   [erase]="--erase 0.25"
   [mixup]="--mixup 0.4"
@@ -29,7 +29,7 @@ declare -A OPTS=(
   [ema]="--ema 0.95"
   [swa]="--swa-epochs 5"
   [drop_path]="DP"
-  [combined]="--translate 0.1 --crop 0.2 --rotate 10 --erase 0.25 --mixup 0.4 --swa-epochs 5 DP"
+  [combined]="--translate 0.1 --random-crop 0.2 --rotate 10 --erase 0.25 --mixup 0.4 --swa-epochs 5 DP"
 )
 VARIANTS=${VARIANTS:-"default translate crop rotate erase mixup cutmix ema swa drop_path combined"}
 

@@ -147,8 +147,8 @@ void declare_settings(S& s, V&& v) {
   v(s.fold.augment.translate, "translate", 0.f, "random translation by up to this share of the image side in x and y (0 = off)", R,
     Range{0, 0.5});
   v(s.fold.augment.translate_prob, "translate-prob", 0.5f, "probability of a translation per sample and epoch", R, Range{0, 1});
-  v(s.fold.augment.crop, "crop", 0.f, "random crop of side (1 - U(0, crop)) x the image, resized back (0 = off)", R, Range{0, 0.9});
-  v(s.fold.augment.crop_prob, "crop-prob", 0.5f, "probability of a crop-and-resize per sample and epoch", R, Range{0, 1});
+  v(s.fold.augment.crop, "random-crop", 0.f, "random crop of side (1 - U(0, C)) x the image, resized back (0 = off)", R, Range{0, 0.9});
+  v(s.fold.augment.crop_prob, "random-crop-prob", 0.5f, "probability of a crop-and-resize per sample and epoch", R, Range{0, 1});
   v(s.fold.augment.rotate, "rotate", 0.f, "random rotation by up to this many degrees; (u, v) are not rotated (0 = off)", R,
     Range{0, 45});
   v(s.fold.augment.rotate_prob, "rotate-prob", 0.5f, "probability of a rotation per sample and epoch", R, Range{0, 1});
