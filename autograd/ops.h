@@ -97,5 +97,10 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int>& targets, cons
 class IntBuffer;
 Tensor cross_entropy(const Tensor& logits, const IntBuffer& targets, const Tensor& class_weights = Tensor(),
                      float label_smoothing = 0.f);
+// Cross-entropy against soft targets [N, K] (rows of class probabilities, e.g. mixup's), PyTorch's
+// cross_entropy with probability targets: the mean over rows of −Σ_k w_k q_nk log softmax(logits)_nk with
+// q = (1 − ε) targets + ε/K. No gradient flows to the targets.
+Tensor cross_entropy_soft(const Tensor& logits, const Tensor& targets, const Tensor& class_weights = Tensor(),
+                          float label_smoothing = 0.f);
 
 }  // namespace ahmsa

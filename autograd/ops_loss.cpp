@@ -55,4 +55,23 @@ Tensor cross_entropy(const Tensor& logits, const IntBuffer& targets, const Tenso
   return y;
 }
 
+Tensor cross_entropy_soft(const Tensor& logits, const Tensor& targets, const Tensor& class_weights, float label_smoothing) {
+  const Device dev =
+      same_device("cross_entropy_soft", {{"logits", &logits}, {"targets", &targets}, {"class_weights", &class_weights}});
+  if (logits.dim() != 2 || targets.shape() != logits.shape())
+    shape_fail("cross_entropy_soft", "logits " + logits.str() + ", targets " + targets.str() + " (both [N, K])");
+  const int64_t N = logits.size(0), K = logits.size(1);
+  if (class_weights.defined() && (class_weights.dim() != 1 || class_weights.size(0) != K))
+    shape_fail("cross_entropy_soft", "class weights " + class_weights.str() + " for " + std::to_string(K) + " classes");
+  Tensor lc = contiguous_input(logits), tc = contiguous_input(targets);
+  Tensor wc = class_weights.defined() ? contiguous_input(class_weights) : Tensor();
+  Tensor dlogits = Tensor::empty(logits.shape(), dev), y = Tensor::empty({}, dev);
+  tt::cross_entropy_soft(dev, lc.data(), tc.data(), wc.defined() ? wc.data() : nullptr, N, K, label_smoothing, y.data(),
+                         dlogits.data());
+  autograd::record(y, "cross_entropy_soft", {logits}, [dlogits](const Tensor& g) -> std::vector<Tensor> {
+    return {mul(dlogits, g)};
+  });
+  return y;
+}
+
 }  // namespace ahmsa

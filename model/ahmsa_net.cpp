@@ -28,6 +28,7 @@ std::string AhmsaConfig::to_string() const {
     << ";dropout=" << dropout << ";head_dim=" << head_dim << ";reduction=" << reduction
     << ";kernels=" << join(kernels) << ";adaptive_down=" << adaptive_down << ";window_attention=" << window_attention
     << ";channel_attention=" << channel_attention << ";spatial_attention=" << spatial_attention;
+  if (drop_path != 0.f) o << ";drop_path=" << drop_path;  // absent at 0: the spec's strings stay as they were
   return o.str();
 }
 
@@ -53,6 +54,7 @@ AhmsaConfig AhmsaConfig::parse(const std::string& s) {
       else if (k == "channels") c.channels = ints(v);
       else if (k == "classes") c.classes = std::stoll(v);
       else if (k == "dropout") c.dropout = std::stof(v);
+      else if (k == "drop_path") c.drop_path = std::stof(v);
       else if (k == "head_dim") c.head_dim = std::stoll(v);
       else if (k == "reduction") c.reduction = std::stoll(v);
       else if (k == "kernels") c.kernels = ints(v);
@@ -75,6 +77,7 @@ void AhmsaConfig::validate() const {
   if (classes < 2) fail("at least 2 classes are needed, got " + std::to_string(classes));
   if (stem < 1) fail("stem width must be positive");
   if (dropout < 0.f || dropout >= 1.f) fail("dropout " + std::to_string(dropout) + " outside [0, 1)");
+  if (drop_path < 0.f || drop_path >= 1.f) fail("drop_path " + std::to_string(drop_path) + " outside [0, 1)");
   if (spatial_attention && kernels.empty()) fail("spatial attention needs at least one kernel");
   for (auto k : kernels)
     if (k < 1 || k % 2 == 0) fail("spatial-attention kernel " + std::to_string(k) + " must be odd and positive");
@@ -144,14 +147,30 @@ Tensor WindowAttention::from_windows(const Tensor& t, int64_t n) const {
   return t.reshape({n, g, g, w, w, channels}).permute({0, 5, 1, 3, 2, 4}).reshape({n, channels, size, size});
 }
 
+Tensor drop_path(const Tensor& x, float p, bool training, Generator& gen) {
+  if (!training || p == 0.f) return x;
+  Shape per_sample(size_t(x.dim()), 1);
+  per_sample[0] = x.size(0);
+  return x * dropout(Tensor::ones(per_sample, x.device()), p, true, gen);
+}
+
 Tensor WindowAttention::forward(const Tensor& y) {
+  Generator unused(0);
+  return forward(y, 0.f, unused);
+}
+
+Tensor WindowAttention::forward(const Tensor& y, float dp, Generator& gen) {
   const int64_t n = y.size(0), heads = channels / head_dim;
+  // Drop-path acts per sample: the branch [N·g·g, T, C] is seen as [N, g·g·T, C] for the mask.
+  auto branch = [&](const Tensor& b) {
+    return dp == 0.f ? b : drop_path(b.reshape({n, -1, channels}), dp, is_training(), gen).reshape(b.shape());
+  };
   Tensor tokens = to_windows(y + pos.unsqueeze(0));  // [B, T, C] with B = N·g·g windows, T = w·w tokens
   // qkv columns are [q | k | v], each split into h heads of head_dim contiguous dims;
   // per window and head: softmax(q kᵀ / sqrt(head_dim)) v, heads concatenated back in order.
   Tensor o = multi_head_attention(qkv->forward(norm1->forward_tokens(tokens)), heads);  // [B, T, C]
-  tokens = tokens + proj->forward(o);
-  tokens = tokens + ffn2->forward(gelu(ffn1->forward(norm2->forward_tokens(tokens))));
+  tokens = tokens + branch(proj->forward(o));
+  tokens = tokens + branch(ffn2->forward(gelu(ffn1->forward(norm2->forward_tokens(tokens)))));
   return from_windows(tokens, n);
 }
 
@@ -171,6 +190,11 @@ MultiScaleAttention::MultiScaleAttention(int64_t c, int64_t r, const std::vector
 }
 
 Tensor MultiScaleAttention::forward(const Tensor& z, AhmsaTrace::Level* trace) {
+  Generator unused(0);
+  return forward(z, 0.f, unused, trace);
+}
+
+Tensor MultiScaleAttention::forward(const Tensor& z, float dp, Generator& gen, AhmsaTrace::Level* trace) {
   const int64_t n = z.size(0), c = z.size(1);
   Tensor zc = z;
   if (channel_att) {
@@ -181,13 +205,13 @@ Tensor MultiScaleAttention::forward(const Tensor& z, AhmsaTrace::Level* trace) {
     if (trace) trace->channel = ca.detach();
     zc = z * ca.reshape({n, c, 1, 1});
   }
-  if (!spatial_att) return z + zc;
+  if (!spatial_att) return z + drop_path(zc, dp, is_training(), gen);
   Tensor d = cat({mean(zc, {1}, true), max(zc, 1, true)}, 1);  // [N, 2, s, s]
   Tensor logit = spatial[0]->forward(d);
   for (size_t i = 1; i < spatial.size(); ++i) logit = logit + spatial[i]->forward(d);
   Tensor m = sigmoid(logit);  // [N, 1, s, s]
   if (trace) trace->spatial = m.detach();
-  return z + zc * m;
+  return z + drop_path(zc * m, dp, is_training(), gen);
 }
 
 // ============================ the network ============================
@@ -227,9 +251,10 @@ Tensor AhmsaNet::forward(const Tensor& x, Generator& gen, AhmsaTrace* trace) {
   for (size_t i = 0; i < levels_.size(); ++i) {
     const Level& lv = levels_[i];
     AhmsaTrace::Level* t = trace ? &trace->levels[i] : nullptr;
+    const float dp = cfg_.drop_path * float(i + 1) / float(levels_.size());  // stochastic depth, deeper = more
     h = lv.down->forward(h, t);
-    if (lv.attn) h = lv.attn->forward(h);
-    if (lv.msa) h = lv.msa->forward(h, t);
+    if (lv.attn) h = lv.attn->forward(h, dp, gen);
+    if (lv.msa) h = lv.msa->forward(h, dp, gen, t);
     if (t) t->output = h.detach();
     pooled.push_back(mean(h, {2, 3}));
   }
@@ -238,9 +263,15 @@ Tensor AhmsaNet::forward(const Tensor& x, Generator& gen, AhmsaTrace* trace) {
   return logits;
 }
 
+std::vector<BatchNorm2d*> AhmsaNet::batch_norms() const {
+  std::vector<BatchNorm2d*> out{stem_bn_.get()};
+  for (auto& lv : levels_) out.push_back(lv.down->bn.get());
+  return out;
+}
+
 Tensor AhmsaNet::forward(const Tensor& x, AhmsaTrace* trace) {
-  if (is_training() && cfg_.dropout > 0.f)
-    throw std::logic_error("AHMSA-Net: training-mode forward with dropout needs a Generator");
+  if (is_training() && (cfg_.dropout > 0.f || cfg_.drop_path > 0.f))
+    throw std::logic_error("AHMSA-Net: training-mode forward with dropout or drop_path needs a Generator");
   Generator unused(0);
   return forward(x, unused, trace);
 }

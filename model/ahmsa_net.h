@@ -19,6 +19,10 @@ struct AhmsaConfig {
   std::vector<int64_t> channels{64, 128, 256};  // one per level; L = channels.size()
   int64_t classes = 3;                     // K
   float dropout = 0.3f;
+  // Stochastic depth on the residual branches of the attention blocks (window attention: both; multi-scale
+  // attention: its one), per sample; the rate rises linearly with depth, drop_path · l / L at level l.
+  // Not in the spec: 0 (the default) is the spec's network, and then to_string() leaves the key out.
+  float drop_path = 0.f;
   int64_t head_dim = 32;
   int64_t reduction = 8;                   // channel-attention MLP reduction r
   std::vector<int64_t> kernels{3, 5, 7};   // spatial-attention kernels
@@ -62,10 +66,16 @@ class AdaptiveDown : public Module {
   bool adaptive;
 };
 
+// Stochastic depth of a residual branch x (first dimension: samples): in training with p > 0 each
+// sample's branch is zeroed with probability p and the kept ones scaled by 1/(1 − p) (dropout's mask on
+// an [N, 1, ..., 1] tensor of ones, drawn from gen); otherwise x itself.
+Tensor drop_path(const Tensor& x, float p, bool training, Generator& gen);
+
 class WindowAttention : public Module {
  public:
   WindowAttention(int64_t channels, int64_t size, int64_t grid, int64_t head_dim, Generator& gen);
-  Tensor forward(const Tensor& y);
+  Tensor forward(const Tensor& y);  // no drop-path
+  Tensor forward(const Tensor& y, float drop_path_rate, Generator& gen);
   Tensor pos;  // [C, s, s]
   std::shared_ptr<ChannelNorm> norm1, norm2;
   std::shared_ptr<Linear> qkv, proj, ffn1, ffn2;
@@ -80,7 +90,8 @@ class MultiScaleAttention : public Module {
  public:
   MultiScaleAttention(int64_t channels, int64_t reduction, const std::vector<int64_t>& kernels, bool channel_att,
                       bool spatial_att, Generator& gen);
-  Tensor forward(const Tensor& z, AhmsaTrace::Level* trace = nullptr);
+  Tensor forward(const Tensor& z, AhmsaTrace::Level* trace = nullptr);  // no drop-path
+  Tensor forward(const Tensor& z, float drop_path_rate, Generator& gen, AhmsaTrace::Level* trace = nullptr);
   std::shared_ptr<Linear> fc1, fc2;
   std::vector<std::shared_ptr<Conv2d>> spatial;
   bool channel_att, spatial_att;
@@ -94,6 +105,8 @@ class AhmsaNet : public Module {
   Tensor forward(const Tensor& x, Generator& gen, AhmsaTrace* trace = nullptr);
   Tensor forward(const Tensor& x, AhmsaTrace* trace = nullptr);  // for eval mode (no randomness needed)
   const AhmsaConfig& config() const { return cfg_; }
+  // The BatchNorm layers (stem, then each level's AdaptiveDown), e.g. to recompute their statistics.
+  std::vector<BatchNorm2d*> batch_norms() const;
 
   // One row of `ahmsa model summary`.
   struct LayerInfo {

@@ -192,6 +192,12 @@ void cross_entropy(Device dev, const float* logits, const int32_t* targets, cons
   AHMSA_CUDA_BRANCH(cross_entropy, logits, targets, wc, N, K, eps, loss, dlogits);
 }
 
+void cross_entropy_soft(Device dev, const float* logits, const float* targets, const float* wc, int64_t N, int64_t K,
+                        float eps, float* loss, float* dlogits) {
+  if (dev == Device::CPU) return cpu::cross_entropy_soft(logits, targets, wc, N, K, eps, loss, dlogits);
+  AHMSA_CUDA_BRANCH(cross_entropy_soft, logits, targets, wc, N, K, eps, loss, dlogits);
+}
+
 void fill(Device dev, float* y, int64_t n, float v) {
   if (dev == Device::CPU) return cpu::fill(y, n, v);
   AHMSA_CUDA_BRANCH(fill, y, n, v);

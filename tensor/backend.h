@@ -92,6 +92,8 @@ void batch_norm_eval_stats(Device dev, const float* rmean, const float* rvar, fl
 // ---- loss ----------------------------------------------------------------------------------------
 void cross_entropy(Device dev, const float* logits, const int32_t* targets, const float* wc, int64_t N, int64_t K,
                    float eps, float* loss, float* dlogits);
+void cross_entropy_soft(Device dev, const float* logits, const float* targets, const float* wc, int64_t N, int64_t K,
+                        float eps, float* loss, float* dlogits);
 
 // ---- memory ----------------------------------------------------------------------------------------
 void fill(Device dev, float* y, int64_t n, float v);

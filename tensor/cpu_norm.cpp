@@ -273,4 +273,30 @@ void cross_entropy(const float* logits, const int32_t* targets, const float* wc,
   loss[0] = float(total / norm);
 }
 
+void cross_entropy_soft(const float* logits, const float* targets, const float* wc, int64_t N, int64_t K, float eps,
+                        float* loss, float* dlogits) {
+  double total = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const float* z = logits + n * K;
+    const float* t = targets + n * K;
+    float m = *std::max_element(z, z + K), s = 0.f;
+    for (int64_t k = 0; k < K; ++k) s += std::exp(z[k] - m);
+    const float lse = m + std::log(s);
+    double ln = 0;
+    float wq = 0.f;
+    for (int64_t k = 0; k < K; ++k) {
+      const float q = (1.f - eps) * t[k] + eps / float(K), w = wc ? wc[k] : 1.f;
+      ln += -double(w) * q * (z[k] - lse);
+      wq += w * q;
+    }
+    total += ln;
+    // ∂l_n/∂z_k = (Σ_j w_j q_j) p_k − w_k q_k, divided by N
+    for (int64_t k = 0; k < K && dlogits; ++k) {
+      const float q = (1.f - eps) * t[k] + eps / float(K), w = wc ? wc[k] : 1.f;
+      dlogits[n * K + k] = float((wq * (std::exp(z[k] - m) / s) - w * q) / double(N));
+    }
+  }
+  loss[0] = float(total / double(N));
+}
+
 }  // namespace ahmsa::cpu

@@ -105,6 +105,13 @@ void batch_norm_eval_stats(const float* rmean, const float* rvar, float* mean, f
 // targets are class ids in [0, K) in the same memory as logits (checked by the caller).
 void cross_entropy(const float* logits, const int32_t* targets, const float* wc, int64_t N, int64_t K, float eps,
                    float* loss, float* dlogits);
+// Cross-entropy against soft targets (probability rows, e.g. mixup's λ onehot(a) + (1−λ) onehot(b)), with
+// optional class weights wc and label smoothing ε, as PyTorch's cross_entropy with probability targets:
+// q_n = (1−ε) targets_n + ε/K, l_n = −Σ_k wc[k] q_nk log p_nk, loss = Σ_n l_n / N (the mean over rows,
+// not over weights). ∂loss/∂z_nk = ((Σ_j wc[j] q_nj) p_nk − wc[k] q_nk) / N. With one-hot targets and no
+// class weights it equals cross_entropy above. Writes loss[0] and dlogits.
+void cross_entropy_soft(const float* logits, const float* targets, const float* wc, int64_t N, int64_t K, float eps,
+                        float* loss, float* dlogits);
 
 // ---- memory ----------------------------------------------------------------------------------------
 void fill(float* y, int64_t n, float v);

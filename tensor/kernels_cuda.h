@@ -107,6 +107,9 @@ void batch_norm_eval_stats(const float* rmean, const float* rvar, float* mean, f
 // targets are class ids in [0, K) in the same memory as logits (checked by the caller).
 void cross_entropy(const float* logits, const int32_t* targets, const float* wc, int64_t N, int64_t K, float eps,
                    float* loss, float* dlogits);
+// Soft-target cross-entropy (maths in tensor/kernels.h), one block like cross_entropy.
+void cross_entropy_soft(const float* logits, const float* targets, const float* wc, int64_t N, int64_t K, float eps,
+                        float* loss, float* dlogits);
 
 // ---- memory ----------------------------------------------------------------------------------------
 void fill(float* y, int64_t n, float v);

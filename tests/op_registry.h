@@ -79,6 +79,8 @@ inline Tensor run_op(const Args& a, std::vector<Tensor>& in, const std::vector<i
   if (op == "multi_head_attention") return multi_head_attention(in[0], geti(a, "heads"));
   if (op == "cross_entropy")
     return cross_entropy(in[0], targets, geti(a, "weighted") ? in[1] : Tensor(), getf(a, "label_smoothing"));
+  if (op == "cross_entropy_soft")
+    return cross_entropy_soft(in[0], in[1], geti(a, "weighted") ? in[2] : Tensor(), getf(a, "label_smoothing"));
   throw std::invalid_argument("op registry: unknown op '" + op + "'");
 }
 

@@ -242,17 +242,22 @@ TEST_CASE("an invalid train run leaves no file behind") {
 
 TEST_CASE("train --write-config then train --config repeats the run: the same metrics.json") {
   const fs::path d = temp_dir("runfile"), cache = tiny_cache(d / "cache");
-  Result direct = run_tool(cat({"train", "--cache", cache.string(), "--out", (d / "direct").string(), "--balanced-loss", "--no-flip"}, kTiny));
+  // With some of the recipe's options (docs/TRAINING.md §3), which the run file must carry as well.
+  const std::vector<std::string> recipe = {"--translate", "0.1", "--mixup", "0.4", "--swa-epochs", "2"};
+  Result direct = run_tool(cat(cat({"train", "--cache", cache.string(), "--out", (d / "direct").string(), "--balanced-loss", "--no-flip"}, kTiny),
+                               recipe));
   REQUIRE_MESSAGE(direct.status == 0, direct.err);
   const fs::path toml = d / "run.toml";
-  Result w = run_tool(cat({"train", "--cache", cache.string(), "--out", (d / "from_file").string(), "--balanced-loss", "--no-flip",
-                        "--write-config", toml.string()},
-                       kTiny));
+  Result w = run_tool(cat(cat({"train", "--cache", cache.string(), "--out", (d / "from_file").string(), "--balanced-loss", "--no-flip",
+                            "--write-config", toml.string()},
+                           kTiny),
+                       recipe));
   REQUIRE_MESSAGE(w.status == 0, w.err);
   CHECK_FALSE(fs::exists(d / "from_file"));  // --write-config writes the file and trains nothing
   const std::string file = slurp(toml);
   for (const char* line : {"epochs = 3", "batch = 6", "lr = 0.003", "flip = false", "balanced-loss = true", "select = \"last\"",
-                           "model-config = \"size=8;", "out = \"", "# epochs per fold"})
+                           "model-config = \"size=8;", "out = \"", "# epochs per fold", "translate = 0.1", "mixup = 0.4",
+                           "swa-epochs = 2", "cutmix = 0.0"})
     CHECK_MESSAGE(file.find(line) != std::string::npos, line);
   Result f = run_tool({"train", "--config", toml.string()});
   REQUIRE_MESSAGE(f.status == 0, f.err);

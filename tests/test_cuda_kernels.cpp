@@ -440,6 +440,40 @@ TEST_CASE("cross_entropy: loss and dlogits with class weights and label smoothin
   CHECK(std::isnan(cpu_loss));
 }
 
+TEST_CASE("cross_entropy_soft: loss and dlogits against the CPU twin; one-hot rows equal cross_entropy") {
+  struct Case {
+    int64_t N, K;
+    bool weighted;
+    float eps;
+  };
+  for (Case c : {Case{5, 3, true, 0.1f}, Case{300, 7, false, 0.f}, Case{1, 1, false, 0.f}, Case{33, 4, true, 0.2f}}) {
+    CAPTURE(c.N);
+    CAPTURE(c.K);
+    const std::vector<float> z = random(sz(c.N * c.K), -5.f, 5.f, uint64_t(c.N * c.K) + 3);
+    std::vector<float> q = random(sz(c.N * c.K), 0.f, 1.f, uint64_t(c.N) + 5);  // rows need not sum to 1
+    const std::vector<float> wc = c.weighted ? random(sz(c.K), 0.2f, 2.f, 83) : std::vector<float>{};
+    float loss = 0.f;
+    std::vector<float> dl(z.size());
+    cpu::cross_entropy_soft(z.data(), q.data(), c.weighted ? wc.data() : nullptr, c.N, c.K, c.eps, &loss, dl.data());
+    Dev<float> dz(z), dq(q), dloss(sz(1)), ddl(z.size()), dwc(wc);
+    cuda::cross_entropy_soft(dz.p, dq.p, c.weighted ? dwc.p : nullptr, c.N, c.K, c.eps, dloss.p, ddl.p);
+    check_close(dloss.get(), {loss}, "cross_entropy_soft loss", 1e-5, 1e-7);
+    check_close(ddl.get(), dl, "cross_entropy_soft dlogits", 1e-5, 1e-7);
+    // One-hot rows, no class weights: the hard-target kernel's numbers.
+    std::vector<int32_t> t(sz(c.N));
+    Lcg g(84);
+    for (auto& v : t) v = g.below(int(c.K));
+    std::fill(q.begin(), q.end(), 0.f);
+    for (int64_t n = 0; n < c.N; ++n) q[sz(n * c.K + t[sz(n)])] = 1.f;
+    float hard = 0.f, soft = 0.f;
+    std::vector<float> dh(z.size()), ds(z.size());
+    cpu::cross_entropy(z.data(), t.data(), nullptr, c.N, c.K, c.eps, &hard, dh.data());
+    cpu::cross_entropy_soft(z.data(), q.data(), nullptr, c.N, c.K, c.eps, &soft, ds.data());
+    check_close({soft}, {hard}, "one-hot soft loss", 1e-6, 1e-7);
+    check_close(ds, dh, "one-hot soft dlogits", 1e-6, 1e-7);
+  }
+}
+
 // ---- memory -------------------------------------------------------------------------------------------
 
 TEST_CASE("fill and add_inplace: exact, and n = 0 leaves memory alone") {

@@ -2,7 +2,8 @@
 // the same classes for every clip and class probabilities within 1e-3 (the devices sum in different
 // orders; dropout masks are the same on both). The CUDA run replays its training steps as CUDA
 // graphs (the default), which the simulator counts. Built for the simulator and with nvcc (a GPU, or it
-// says why it skips).
+// says why it skips). A second case trains one fold with the small-data recipe (augmentation,
+// mixup/CutMix, EMA, drop-path) on both devices.
 #include <doctest/doctest.h>
 
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "train/data/table.h"
 #include "tiny_corpus.h"
 #include "train/loso.h"
+#include "train/trainer.h"
 
 namespace fs = std::filesystem;
 using namespace ahmsa;
@@ -97,4 +99,33 @@ TEST_CASE("LOSO on CUDA predicts what LOSO on the CPU predicts") {
   fs::remove_all(gpu_dir);
   MESSAGE("18 clips: same classes; largest probability difference CUDA vs CPU " << worst << "; pooled UF1 "
                                                                                << gpu.report.pooled.uf1);
+}
+
+TEST_CASE("one fold with the small-data recipe on CUDA (augmentation, mixup/CutMix soft targets, EMA, drop-path) predicts what it predicts on the CPU") {
+  if (!cuda_available()) {
+    std::printf("test_cuda_loso: skipped, no usable GPU (this build has CUDA but the machine has no driver or device)\n");
+    return;
+  }
+  set_num_threads(1);
+  const data::FlowDataset ds = testing::tiny_corpus(3, 12);
+  Fold fold;
+  fold.name = "casme2/sub03";
+  for (size_t i = 0; i < ds.samples.size(); ++i) (ds.samples[i].subject == fold.name ? fold.test : fold.train).push_back(int(i));
+  FoldSettings o = options("unused", Device::CPU).settings.fold;
+  o.epochs = 2;
+  o.model.drop_path = 0.2f;
+  o.augment.translate = 0.2f, o.augment.rotate = 10, o.augment.erase = 0.2f;
+  o.mix.mixup_alpha = 0.4f, o.mix.cutmix_alpha = 1.f;
+  o.ema = 0.9f;
+  const FoldOutcome cpu = train_fold(ds, fold, o, 77);
+  o.device = Device::CUDA;
+  const FoldOutcome gpu = train_fold(ds, fold, o, 77);
+  REQUIRE(cpu.prob.size() == 6);
+  REQUIRE(gpu.prob.size() == 6);
+  double worst = 0;
+  for (size_t i = 0; i < cpu.prob.size(); ++i)
+    for (size_t k = 0; k < cpu.prob[i].size(); ++k) worst = std::max(worst, double(std::abs(cpu.prob[i][k] - gpu.prob[i][k])));
+  CHECK(worst <= 1e-3);
+  CHECK(gpu.pred == cpu.pred);
+  MESSAGE("recipe fold: largest probability difference CUDA vs CPU " << worst);
 }

@@ -377,6 +377,9 @@ std::vector<Spec> extra_specs() {
       {"op=cross_entropy;weighted=0;label_smoothing=0", {{1, 3}}, {}, {}, "", {2}},
       {"op=cross_entropy;weighted=1;label_smoothing=0.2", {{5, 2}, {2}}, {N, P}, {true, false}, "", {0, 1, 1, 0, 1}},
       {"op=cross_entropy;weighted=0;label_smoothing=0.1", {{3, 7}}, {}, {}, "", {6, 0, 3}},
+      {"op=cross_entropy_soft;weighted=0;label_smoothing=0", {{4, 3}, {4, 3}}, {N, P}, {true, false}},
+      {"op=cross_entropy_soft;weighted=1;label_smoothing=0.2", {{5, 2}, {5, 2}, {2}}, {N, P, P}, {true, false, false}},
+      {"op=cross_entropy_soft;weighted=0;label_smoothing=0.1", {{1, 7}, {1, 7}}, {N, P}, {true, false}},
   };
 }
 

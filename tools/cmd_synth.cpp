@@ -3,6 +3,7 @@
 
 #include "tools/command.h"
 #include "train/data/synth.h"
+#include "train/data/synth_flow.h"
 
 namespace {
 
@@ -33,7 +34,25 @@ int cmd_synth(const ahmsa::cli::Args& a) {
   app.add_option("--format", o.format, "frame format")->capture_default_str()->check(cli::one_of({"jpg", "png"}))->type_name("jpg|png");
   app.add_option("--faces", o.faces_dir, "folder of face photographs (default: shared/data/faces)")->type_name("DIR");
   cli::add_threads_option(app, o.threads);
+  std::string preset;
+  app.add_option("--preset", preset,
+                 "small-data: instead of frames, write a flow cache (train it with --cache DIR) of a hard benchmark for the "
+                 "training recipe: few clips per subject, subject-specific motion, a weak class signal, 250/109/83 imbalance, "
+                 "three datasets of different noise and resolution (docs/DATA.md); uses --subjects (default 14) and --seed")
+      ->check(cli::one_of({"small-data"}))
+      ->type_name("small-data");
   cli::parse(app, a);
+  if (preset == "small-data") {
+    data::SmallDataOptions so;
+    so.out_dir = o.out_dir, so.seed = o.seed;
+    if (app.count("--subjects")) so.subjects = o.subjects;
+    const data::SmallDataReport r = data::write_small_data_benchmark(so);
+    std::printf("synth small-data: %d subjects, %d clips (negative %d, positive %d, surprise %d; casme2 %d, samm %d, smic %d), "
+                "%d px flow images\n  flow cache: %s (ahmsa train --cache %s ...)\n",
+                so.subjects, r.clips, r.per_class[0], r.per_class[1], r.per_class[2], r.per_dataset[0], r.per_dataset[1],
+                r.per_dataset[2], so.size, so.out_dir.c_str(), so.out_dir.c_str());
+    return 0;
+  }
   o.min_frames = frames[0], o.max_frames = frames[1];
   if (o.min_frames > o.max_frames) throw cli::UsageError("--frames MIN,MAX: MIN " + std::to_string(o.min_frames) + " > MAX " +
                                                          std::to_string(o.max_frames));

@@ -183,6 +183,13 @@ void validate_settings(const RunSettings& s) {
   declare_settings(s, Check{});
   if (s.fold.select == Selection::Val && s.protocol.val_fraction <= 0)
     throw std::invalid_argument("--select val needs validation subjects: --val-fraction must be > 0");
+  if (s.fold.ema > 0 && s.fold.swa_epochs > 0)
+    throw std::invalid_argument("--ema and --swa-epochs are two ways to average the weights: give one of them");
+  if (s.fold.swa_epochs > s.fold.epochs)
+    throw std::invalid_argument("--swa-epochs " + std::to_string(s.fold.swa_epochs) + " is more than --epochs " +
+                                std::to_string(s.fold.epochs));
+  if ((s.fold.ema > 0 || s.fold.swa_epochs > 0) && s.fold.select == Selection::Val)
+    throw std::invalid_argument("--ema / --swa-epochs score the averaged weights of the whole budget; they go with --select last");
   for (int f : s.only_folds)
     if (f < 1) throw std::invalid_argument("--folds: fold numbers start at 1, got " + std::to_string(f));
 }

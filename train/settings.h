@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/ahmsa_net.h"
+#include "train/augment.h"
 
 namespace ahmsa::train {
 
@@ -69,6 +70,10 @@ struct FoldSettings {  // train_fold
   int epochs = 0, batch_size = 0;
   bool class_balanced_loss = false, balanced_sampling = false, flip = false;
   float label_smoothing = 0;
+  AugmentSettings augment;  // translation, crop-and-resize, rotation, erasing (train/augment.h)
+  MixSettings mix;          // mixup, CutMix
+  float ema = 0;            // decay of the exponential moving average of the weights (0: off)
+  int swa_epochs = 0;       // average the weights of the last N epochs (0: off)
   Selection select{};
   int patience = 0;
   int eval_batch = 128;  // inference batch for validation and test (no effect on results)
@@ -159,7 +164,25 @@ void declare_settings(S& s, V&& v) {
     "a step); --no-cuda-graphs launches kernel by kernel", Role::Invocation);
   v(s.fold.model, "model-config", AhmsaConfig{},
     "model architecture, KEY=V;... (keys as in AhmsaConfig::to_string: size, stem, channels, dropout, ...; "
-    "default: the full AHMSA-Net)", R);
+    "drop_path, default: the full AHMSA-Net)", R);
+  v.section("augmentation and weight averaging (docs/TRAINING.md §3)");
+  v(s.fold.augment.translate, "translate", 0.f, "random translation by up to this share of the image side in x and y (0 = off)", R,
+    Range{0, 0.5});
+  v(s.fold.augment.translate_prob, "translate-prob", 0.5f, "probability of a translation per sample and epoch", R, Range{0, 1});
+  v(s.fold.augment.crop, "random-crop", 0.f, "random crop of side (1 - U(0, C)) x the image, resized back (0 = off)", R, Range{0, 0.9});
+  v(s.fold.augment.crop_prob, "random-crop-prob", 0.5f, "probability of a crop-and-resize per sample and epoch", R, Range{0, 1});
+  v(s.fold.augment.rotate, "rotate", 0.f, "random rotation by up to this many degrees; (u, v) are not rotated (0 = off)", R,
+    Range{0, 45});
+  v(s.fold.augment.rotate_prob, "rotate-prob", 0.5f, "probability of a rotation per sample and epoch", R, Range{0, 1});
+  v(s.fold.augment.erase, "erase", 0.f, "random erasing: zero a rectangle of up to this share of the image (0 = off)", R, Range{0, 1});
+  v(s.fold.augment.erase_prob, "erase-prob", 0.5f, "probability of an erased rectangle per sample and epoch", R, Range{0, 1});
+  v(s.fold.mix.mixup_alpha, "mixup", 0.f, "mixup with lambda ~ Beta(A, A) (0 = off)", R, Range{0, 1e6});
+  v(s.fold.mix.cutmix_alpha, "cutmix", 0.f, "CutMix with lambda ~ Beta(A, A) (0 = off; with --mixup each batch picks one)", R, Range{0, 1e6});
+  v(s.fold.mix.prob, "mix-prob", 1.f, "probability that a batch is mixed (with --mixup or --cutmix)", R, Range{0, 1});
+  v(s.fold.ema, "ema", 0.f, "score and save an exponential moving average of the weights with this decay per step (0 = off)", R,
+    Range{0, 0.999999});
+  v(s.fold.swa_epochs, "swa-epochs", 0, "score and save the average of the weights after each of the last N epochs (0 = off)", R,
+    Range{0, 1e6});
 }
 
 // The settings as JSON, enums by name, the model config in its canonical string form.

@@ -7,6 +7,8 @@
 #include <stdexcept>
 
 #include "autograd/ops.h"
+#include "train/augment.h"
+#include "train/average.h"
 #include "train/metrics.h"
 #include "train/optim/optim.h"
 #include "train/step_graph.h"
@@ -70,6 +72,31 @@ std::vector<std::vector<float>> predict_proba(AhmsaNet& model, const data::FlowD
   }
   model.train(was_training);
   return out;
+}
+
+void recompute_batch_norm(AhmsaNet& model, const data::FlowDataset& ds, const std::vector<int>& idx, int batch, Generator& gen) {
+  if (idx.empty()) throw std::invalid_argument("recompute_batch_norm: no training sample");
+  NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.train();
+  std::vector<BatchNorm2d*> bns = model.batch_norms();
+  std::vector<float> momentum;
+  for (BatchNorm2d* bn : bns) {
+    momentum.push_back(bn->momentum);
+    bn->running_mean.copy_(Tensor::zeros(bn->running_mean.shape(), bn->running_mean.device()));
+    bn->running_var.copy_(Tensor::ones(bn->running_var.shape(), bn->running_var.device()));
+  }
+  // Momentum n_b / (n_1 + ... + n_b) at batch b makes the running statistics the sample-weighted mean of
+  // the batches' statistics (PyTorch's update_bn uses the unweighted cumulative mean, momentum None).
+  size_t seen = 0;
+  for (size_t b = 0; b < idx.size(); b += size_t(batch)) {
+    std::vector<int> part(idx.begin() + long(b), idx.begin() + long(std::min(idx.size(), b + size_t(batch))));
+    seen += part.size();
+    for (BatchNorm2d* bn : bns) bn->momentum = float(double(part.size()) / double(seen));
+    model.forward(make_batch(ds, part, {}).to(model.device()), gen);
+  }
+  for (size_t i = 0; i < bns.size(); ++i) bns[i]->momentum = momentum[i];
+  model.train(was_training);
 }
 
 // Mean cross-entropy (unweighted) and predictions of a set of samples, for curves and validation.
@@ -207,17 +234,31 @@ struct FoldRun {
     std::vector<int> y;
     for (int i : idx) y.push_back(ds.samples[size_t(i)].label);
     const float lr = sched.at(global_step);
+    // The batch is built and augmented on the CPU, then uploaded (augmentations off: no draws, as before).
     Tensor batch = make_batch(ds, idx, flips);
+    const int S = int(batch.size(2));
+    if (o.augment.any()) {
+      std::vector<SampleAugment> aug;
+      for (size_t i = 0; i < idx.size(); ++i) aug.push_back(draw_augment(o.augment, S, data_gen));
+      augment_batch(batch, aug);
+    }
+    const MixPlan mix = draw_mix(o.mix, int(idx.size()), S, data_gen);
+    apply_mix(batch, mix);
     // The graph is captured at the second full-size step (the first runs eagerly), after which every
-    // full-size step replays it; a shorter last batch runs eagerly.
-    if (o.cuda_graphs && o.device != Device::CPU && int(idx.size()) == o.batch_size && opt->steps() > 0) {
+    // full-size step with class-id targets replays it; a shorter last batch, and a mixed batch (soft
+    // targets), run eagerly.
+    if (o.cuda_graphs && o.device != Device::CPU && int(idx.size()) == o.batch_size && opt->steps() > 0 &&
+        mix.kind == MixPlan::None) {
       if (!graph) graph = std::make_unique<StepGraph>(*model, *opt, dropout_gen, class_weights, o.label_smoothing);
       StepGraph::Result r = graph->run(batch, y, lr);
       return finish_step(r.loss, r.logits, y, lr, epoch, step_in_epoch, st, correct);
     }
     opt->set_lr(lr);
     Tensor logits = model->forward(batch.to(o.device), dropout_gen);
-    Tensor loss = cross_entropy(logits, y, class_weights, o.label_smoothing);
+    Tensor loss = mix.kind == MixPlan::None
+                      ? cross_entropy(logits, y, class_weights, o.label_smoothing)
+                      : cross_entropy_soft(logits, Tensor::from_vector({int64_t(idx.size()), classes}, mixed_targets(y, classes, mix), o.device),
+                                           class_weights, o.label_smoothing);
     const double lv = loss.item();
     if (!std::isfinite(lv)) return finish_step(lv, {}, y, lr, epoch, step_in_epoch, st, correct);
     opt->zero_grad();
@@ -294,6 +335,8 @@ FoldOutcome train_fold(const data::FlowDataset& ds, const Fold& fold, const Fold
   FoldRun run(ds, fold, o, fold_seed, label);
   Selector selector(o);
   FoldOutcome out;
+  WeightAverage average;  // --ema / --swa-epochs: the weights that are scored and saved
+  if (o.ema > 0) average.start(run.model->parameters());
   for (int epoch = 1; epoch <= o.epochs; ++epoch) {
     auto t0 = std::chrono::steady_clock::now();
     const std::vector<int> order = run.epoch_order();
@@ -309,8 +352,10 @@ FoldOutcome train_fold(const data::FlowDataset& ds, const Fold& fold, const Fold
         out.curve.push_back(st);
         return out;
       }
+      if (o.ema > 0) average.ema_update(run.model->parameters(), o.ema);
       if (on_step) on_step(epoch, step + 1, run.steps_per_epoch, run.last_loss);
     }
+    if (o.swa_epochs > 0 && epoch > o.epochs - o.swa_epochs) average.add_snapshot(run.model->parameters());
     st.train_loss /= double(fold.train.size());
     st.train_acc = double(correct) / double(fold.train.size());
     if (!fold.val.empty()) {
@@ -325,6 +370,14 @@ FoldOutcome train_fold(const data::FlowDataset& ds, const Fold& fold, const Fold
     if (!selector.after_epoch(st, te, *run.model, out)) break;  // early stop: no validation improvement for `patience` epochs
   }
   selector.finish(*run.model);
+  if (!average.empty()) {
+    // The averaged weights, BatchNorm statistics recomputed for them on the training clips, are what is
+    // scored and saved (the curves above are those of the weights being trained).
+    average.copy_to(run.model->parameters());
+    recompute_batch_norm(*run.model, ds, fold.train, o.batch_size, run.dropout_gen);
+    EvalResult te = evaluate(*run.model, ds, fold.test, run.classes, o.eval_batch);
+    out.selected_epoch = int(out.curve.size()), out.pred = te.pred, out.prob = te.prob;
+  }
   run.model->eval();
   out.model = run.model;
   return out;

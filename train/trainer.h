@@ -1,4 +1,5 @@
-// Training one fold: mini-batches of (u, v, os) flow images, flip augmentation, AdamW with a warm-up +
+// Training one fold: mini-batches of (u, v, os) flow images, augmentation (flip, train/augment.h),
+// mixup/CutMix, weight averaging (train/average.h), AdamW with a warm-up +
 // cosine schedule, class-balanced loss or sampling, a NaN/inf guard, and model selection (the last
 // epoch of a fixed budget by default; optionally the best epoch on a validation split of training
 // subjects, with early stopping). Everything random is drawn from generators seeded by the fold seed,
@@ -50,6 +51,12 @@ FoldOutcome train_fold(const data::FlowDataset& ds, const Fold& fold, const Fold
 std::vector<std::vector<float>> predict_proba(AhmsaNet& model, const data::FlowDataset& ds, const std::vector<int>& idx,
                                               int batch = 128);
 int argmax(const std::vector<float>& p);
+
+// BatchNorm running statistics recomputed for the model's current weights (e.g. averaged ones): reset,
+// then one pass over the samples `idx` (unaugmented, in order, batches of `batch`) in training mode
+// without gradients; the result is the sample-weighted mean of the batch statistics. Dropout and
+// drop-path act as in training (drawn from gen), as in PyTorch's torch.optim.swa_utils.update_bn.
+void recompute_batch_norm(AhmsaNet& model, const data::FlowDataset& ds, const std::vector<int>& idx, int batch, Generator& gen);
 
 // The horizontal mirror of one CHW (u, v, os) image in place. Mirroring x negates the horizontal
 // flow: u -> -u. The stored u is min-max normalised, u' = (u - min)/(max - min), and the normalised

@@ -199,6 +199,17 @@ def build():
         ww = fx.tensors[w].double() if w else None
         by_hand = cross_entropy_by_hand(z, t, ww, eps)
         assert abs(by_hand.item() - fx.tensors[f"{name}/out"].item()) < 1e-6, (name, by_hand)
+
+    # Cross-entropy against probability targets (mixup's soft targets): the mean over rows of
+    # -sum_k w_k q_k log p_k, label smoothing applied to q. Drawn after every other case, so adding
+    # these left the earlier cases' tensors as they were.
+    logits, probs = randn(5, 3), torch.softmax(randn(5, 3), dim=1)
+    fx.case("ce_soft_a", "op=cross_entropy_soft;weighted=0;label_smoothing=0",
+            lambda z, q: F.cross_entropy(z, q), [logits, probs], [True, False])
+    logits, probs, weight = randn(4, 5), torch.softmax(randn(4, 5), dim=1), positive(5)
+    fx.case("ce_soft_b", "op=cross_entropy_soft;weighted=1;label_smoothing=0.2",
+            lambda z, q, w: F.cross_entropy(z, q, weight=w, label_smoothing=0.2),
+            [logits, probs, weight], [True, False, False])
     return fx
 
 
