@@ -36,9 +36,10 @@ void StepGraph::capture(const Tensor& batch) {
       opt_.step_captured();
       logits_ = logits.detach(), loss_ = loss.detach();
     });
-  } catch (...) {
+  } catch (const std::exception& e) {
     dropout_gen_.set_counter_shift(nullptr);
-    throw;
+    throw std::runtime_error(std::string("capturing the training step as a CUDA graph: ") + e.what() +
+                             " (--no-cuda-graphs runs the step kernel by kernel)");
   }
   dropout_gen_.set_counter_shift(nullptr);
   per_step_ = dropout_gen_.counter_offset() - capture_offset_;
