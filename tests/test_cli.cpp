@@ -23,6 +23,7 @@
 
 #include "flow/image.h"
 #include "tensor/device.h"
+#include "tool_helpers.h"
 
 namespace fs = std::filesystem;
 
@@ -35,70 +36,22 @@ fs::path temp_dir(const std::string& name) {
   return p;
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
-// Starts `ahmsa args...` with stdout and stderr going to files; returns the child's pid.
-pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(o, 1), ::dup2(e, 2);
-    std::vector<char*> argv = {const_cast<char*>(AHMSA_TOOL)};
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(AHMSA_TOOL, argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
 
-int wait_status(pid_t pid) {
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
-struct Result {
-  int status;
-  std::string out, err;
-};
+using ahmsa::testing::slurp;
+using ahmsa::testing::wait_status;
+using Result = ahmsa::testing::ToolResult;
+const auto& spawn = ahmsa::testing::spawn_tool;
 
 Result run_tool(const std::vector<std::string>& args) {
   static const fs::path d = temp_dir("io");
-  const fs::path out = d / "stdout", err = d / "stderr";
-  const int status = wait_status(spawn(args, out, err));
-  return {status, slurp(out), slurp(err)};
+  return ahmsa::testing::run_tool_in(d, "io", args);
 }
 
-// 4 subjects x 3 classes x 2 clips of 8x8 (u, v, os) images: class c has a bright square in
-// channel c. Written in the flow-cache layout `ahmsa prepare` makes (manifest.json + manifest.csv).
+// The hand-made 8x8 flow cache of tests/tool_helpers.h, in dir.
 fs::path tiny_cache(const fs::path& dir) {
-  fs::create_directories(dir / "flows");
-  std::string csv = "dataset,subject,clip,label,file\n";
-  uint32_t rng = 12345;
-  auto noise = [&] { return float((rng = rng * 1664525u + 1013904223u) >> 24); };
-  for (int subj = 1; subj <= 4; ++subj)
-    for (int c = 0; c < 3; ++c)
-      for (int k = 0; k < 2; ++k) {
-        ahmsa::img::Image im(8, 8, 3);
-        for (int y = 0; y < 8; ++y)
-          for (int x = 0; x < 8; ++x)
-            for (int ch = 0; ch < 3; ++ch)
-              im.at(x, y, ch) = (ch == c && x >= 2 && x < 6 && y >= 2 && y < 6) ? 200 + noise() / 5 : noise() / 3;
-        const std::string clip = "EP0" + std::to_string(c) + "_0" + std::to_string(k);
-        const std::string file = "flows/sub0" + std::to_string(subj) + "_" + clip + ".png";
-        ahmsa::img::save_png((dir / file).string(), im);
-        csv += "casme2,casme2/sub0" + std::to_string(subj) + "," + clip + "," + std::to_string(c) + "," + file + "\n";
-      }
-  std::ofstream(dir / "manifest.csv") << csv;
-  std::ofstream(dir / "manifest.json") << "{\n  \"source\": \"test_cli tiny cache\",\n  \"signature\": \"hand-made\",\n"
-                                          "  \"class_names\": [\"negative\", \"positive\", \"surprise\"]\n}\n";
+  ahmsa::testing::tiny_flow_cache(dir, "test_cli tiny cache");
   return dir;
 }
 

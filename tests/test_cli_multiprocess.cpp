@@ -22,49 +22,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tool_helpers.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Starts `ahmsa args...` with stdout and stderr going to files; returns the child's pid.
-pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644), e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(o, 1), ::dup2(e, 2);
-    std::vector<char*> argv = {const_cast<char*>(AHMSA_TOOL)};
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(AHMSA_TOOL, argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int wait_status(pid_t pid) {
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-Result run_tool(const fs::path& d, const std::string& name, const std::vector<std::string>& args) {
-  const fs::path out = d / (name + ".out"), err = d / (name + ".err");
-  const int status = wait_status(spawn(args, out, err));
-  return {status, slurp(out), slurp(err)};
-}
+using ahmsa::testing::slurp;
+using ahmsa::testing::wait_status;
+using Result = ahmsa::testing::ToolResult;
+const auto& run_tool = ahmsa::testing::run_tool_in;
+const auto& spawn = ahmsa::testing::spawn_tool;
 
 std::vector<std::string> cat(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());

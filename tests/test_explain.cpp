@@ -19,22 +19,15 @@
 #include "flow/image.h"
 #include "model/safetensors.h"
 #include "train/data/table.h"
+#include "tool_helpers.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
-struct Result {
-  int status;
-  std::string out, err;
-};
+using ahmsa::testing::slurp;
+using Result = ahmsa::testing::ToolResult;
 
 Result run_tool(const fs::path& dir, const std::string& args) {
   const fs::path out = dir / "stdout", err = dir / "stderr";
@@ -43,28 +36,7 @@ Result run_tool(const fs::path& dir, const std::string& args) {
   return {WIFEXITED(st) ? WEXITSTATUS(st) : 128, slurp(out), slurp(err)};
 }
 
-// The cache layout `ahmsa prepare` writes: 4 subjects x 3 classes x 2 clips of 8x8 (u, v, os), class c bright in channel c.
-void tiny_cache(const fs::path& dir) {
-  fs::create_directories(dir / "flows");
-  std::string csv = "dataset,subject,clip,label,file\n";
-  uint32_t rng = 12345;
-  auto noise = [&] { return float((rng = rng * 1664525u + 1013904223u) >> 24); };
-  for (int subj = 1; subj <= 4; ++subj)
-    for (int c = 0; c < 3; ++c)
-      for (int k = 0; k < 2; ++k) {
-        ahmsa::img::Image im(8, 8, 3);
-        for (int y = 0; y < 8; ++y)
-          for (int x = 0; x < 8; ++x)
-            for (int ch = 0; ch < 3; ++ch) im.at(x, y, ch) = (ch == c && x >= 2 && x < 6 && y >= 2 && y < 6) ? 200 + noise() / 5 : noise() / 3;
-        const std::string clip = "EP0" + std::to_string(c) + "_0" + std::to_string(k);
-        const std::string file = "flows/sub0" + std::to_string(subj) + "_" + clip + ".png";
-        ahmsa::img::save_png((dir / file).string(), im);
-        csv += "casme2,casme2/sub0" + std::to_string(subj) + "," + clip + "," + std::to_string(c) + "," + file + "\n";
-      }
-  std::ofstream(dir / "manifest.csv") << csv;
-  std::ofstream(dir / "manifest.json") << "{\"source\": \"test_explain tiny cache\", \"signature\": \"hand-made\", "
-                                          "\"class_names\": [\"negative\", \"positive\", \"surprise\"]}\n";
-}
+void tiny_cache(const fs::path& dir) { ahmsa::testing::tiny_flow_cache(dir, "test_explain tiny cache"); }
 
 }  // namespace
 

@@ -16,17 +16,13 @@
 #include <nlohmann/json.hpp>
 
 #include "report_run.h"
+#include "tool_helpers.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using ahmsa::testing::slurp;
 
 // AHMSA_CHROMIUM names the browser when it is elsewhere (empty or missing file: none).
 std::string find_chromium() {

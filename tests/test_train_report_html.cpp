@@ -11,18 +11,14 @@
 
 #include "report_run.h"
 #include "train/report.h"
+#include "tool_helpers.h"
 
 namespace fs = std::filesystem;
 using namespace ahmsa;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using ahmsa::testing::slurp;
 
 size_t count(const std::string& s, const std::string& what) {
   size_t n = 0;

@@ -15,16 +15,13 @@
 #include <sstream>
 #include <vector>
 
+#include "tool_helpers.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using ahmsa::testing::slurp;
 
 const fs::path kSource = AHMSA_SOURCE_DIR;
 
