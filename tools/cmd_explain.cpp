@@ -9,12 +9,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "autograd/ops.h"
 #include "flow/flow.h"
+#include "infer/classifier.h"
 #include "model/ahmsa_net.h"
 #include "tools/command.h"
 #include "tools/pair_input.h"
@@ -41,14 +41,6 @@ struct Clip {
   bool flow_from_png = false;
   std::string truth;             // class name, "" when unknown
 };
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> v;
-  std::stringstream ss(s);
-  std::string w;
-  while (std::getline(ss, w, ',')) v.push_back(w);
-  return v;
-}
 
 // The u and v channels of a stored (u, v, os) image are min-max normalised, so zero motion is lost;
 // the median of each channel (most of a face does not move) stands in for it.
@@ -182,12 +174,7 @@ int cmd_explain(const cli::Args& a) {
   net.load(st, Device::CPU);
   net.eval();
   const int S = int(cfg.input_size), K = int(cfg.classes);
-  std::vector<std::string> names;
-  if (auto it = st.metadata.find("class_names"); it != st.metadata.end()) names = split_list(it->second);
-  if (int(names.size()) != K) {
-    names.clear();
-    for (int k = 0; k < K; ++k) names.push_back(K == 3 ? std::vector<std::string>{"negative", "positive", "surprise"}[size_t(k)] : "class" + std::to_string(k));
-  }
+  const std::vector<std::string> names = infer::class_names_of(st, K);
 
   Clip clip;
   if (pair.given()) {
